@@ -1,0 +1,137 @@
+"""The ``scribblesup`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .propagation import PropagationParams
+
+DATASET_DEFAULTS = {
+    # measured on the training splits by experiments/tune_propagation.py (see README)
+    "acdc": dict(n_segments=600),
+    "camvid": dict(n_segments=600),
+}
+
+
+def _add_propagation_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("propagation (defaults measured on the training splits, see README)")
+    g.add_argument("--superpixels", dest="superpixel_method", choices=["slic", "felzenszwalb"], default=None)
+    g.add_argument("--n-segments", type=int, default=None, help="approximate number of SLIC superpixels")
+    g.add_argument("--compactness", type=float, default=None, help="SLIC compactness")
+    g.add_argument("--fh-scale", type=float, default=None, help="Felzenszwalb scale")
+    g.add_argument("--pairwise-weight", type=float, default=None, help="lambda of the pairwise term (0 disables it)")
+    g.add_argument("--delta-color", type=float, default=None)
+    g.add_argument("--delta-texture", type=float, default=None)
+    g.add_argument("--no-boundary-length", dest="use_boundary_length", action="store_false", default=None,
+                   help="do not scale pairwise weights by shared boundary length")
+
+
+def _params(args, dataset: str | None) -> PropagationParams:
+    values = dict(DATASET_DEFAULTS.get(dataset, {}))
+    for name in PropagationParams.__dataclass_fields__:
+        v = getattr(args, name, None)
+        if v is not None:
+            values[name] = v
+    return PropagationParams(**values)
+
+
+def _cmd_propagate(args) -> int:
+    from .datasets import DATASETS, open_dataset
+    from .io import overlay, read_image, read_label_png, write_image, write_label_png
+    from .propagation import propagate_dataset, propagate_scribbles
+
+    params = _params(args, args.dataset)
+    if args.root is not None:
+        if args.dataset is None:
+            raise SystemExit("error: --root needs --dataset (one of: " + ", ".join(DATASETS) + ")")
+        if args.out is None:
+            raise SystemExit("error: --dataset mode needs --out DIR")
+        options = {"fold": args.fold} if args.dataset == "acdc" else {}
+        dataset = open_dataset(args.dataset, args.root, split=args.split, **options)
+        confusion = propagate_dataset(dataset, args.out, params, workers=args.workers, overwrite=args.overwrite)
+        print(f"wrote {len(dataset)} pseudo labels to {args.out}")
+        if confusion is not None:
+            names = dataset.info.class_names
+            print("pseudo-label IoU against ground truth:")
+            for name, v in zip(names, confusion.iou):
+                print(f"  {name:<12} {v:.4f}")
+            print(f"  mIoU         {confusion.miou:.4f}")
+            print(f"  pixel acc.   {confusion.pixel_accuracy:.4f}")
+        return 0
+
+    if args.image is None or args.scribble is None or args.output is None:
+        raise SystemExit("error: give IMAGE SCRIBBLE -o LABELS.png, or --dataset NAME --root DIR --out DIR")
+    info = DATASETS[args.dataset].info if args.dataset else None
+    colors = info.palette if info else None
+    image = read_image(args.image)
+    scribble = read_label_png(args.scribble, colors)
+    if args.num_classes:
+        num_classes = args.num_classes
+    elif info:
+        num_classes = info.num_classes
+    else:
+        labelled = scribble[scribble != 255]
+        if labelled.size == 0:
+            raise ValueError(f"{args.scribble}: scribble has no labelled pixel (all 255)")
+        num_classes = int(labelled.max()) + 1
+    try:
+        result = propagate_scribbles(image, scribble, num_classes, params)
+    except ValueError as exc:
+        raise ValueError(f"{args.scribble}: {exc}") from exc
+    picture = overlay(image, result.labels, colors, scribble=scribble) if args.overlay else None
+    write_label_png(args.output, result.labels, colors)
+    if picture is not None:
+        write_image(args.overlay, picture)
+    counts = np.bincount(result.labels.ravel(), minlength=num_classes)
+    print(f"wrote {args.output}: {result.graph.n_regions} superpixels, "
+          f"class pixel counts {dict((i, int(c)) for i, c in enumerate(counts) if c)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scribblesup", description="Scribble-supervised semantic segmentation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser(
+        "propagate",
+        help="turn scribbles into dense labels (superpixel graph cut)",
+        description="One image: scribblesup propagate IMAGE SCRIBBLE.png -o LABELS.png [--overlay OVERLAY.png]. "
+        "A dataset: scribblesup propagate --dataset acdc|camvid --root DIR --out DIR. "
+        "Scribble PNGs: 255 = unlabelled, other values = class ids.",
+    )
+    p.add_argument("image", nargs="?", type=Path, help="image (PNG, JPEG, ... or .npy)")
+    p.add_argument("scribble", nargs="?", type=Path, help="scribble PNG (class ids, 255 = unlabelled)")
+    p.add_argument("-o", "--output", type=Path, help="output label PNG (palette)")
+    p.add_argument("--overlay", type=Path, help="also write the labels blended over the image")
+    p.add_argument("--num-classes", type=int, help="number of classes (default: the dataset's, or max scribble id + 1)")
+    p.add_argument("--dataset", choices=["acdc", "camvid"], help="dataset: class count and palette; with --root, the whole dataset")
+    p.add_argument("--root", type=Path, help="dataset folder (ACDC: ../shared/data/ACDC; CamVid: the SegNet CamVid folder)")
+    p.add_argument("--split", default="train", help="train or val (default: train)")
+    p.add_argument("--fold", type=int, default=1, help="ACDC fold 1..5 (default 1)")
+    p.add_argument("--out", type=Path, help="output folder for --dataset mode")
+    p.add_argument("--workers", type=int, default=1, help="processes for --dataset mode")
+    p.add_argument("--overwrite", action="store_true", help="recompute outputs that exist (default: resume)")
+    _add_propagation_options(p)
+    p.set_defaults(func=_cmd_propagate)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``scribblesup`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

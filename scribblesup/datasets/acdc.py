@@ -1,0 +1,85 @@
+"""ACDC cardiac MRI slices with hand-drawn scribbles, as published by WSL4MIS."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .base import Dataset, DatasetInfo, Sample
+
+ACDC_INFO = DatasetInfo(
+    name="acdc",
+    class_names=("background", "RV", "Myo", "LV"),
+    palette=np.array([[0, 0, 0], [228, 26, 28], [77, 175, 74], [55, 126, 184]], dtype=np.uint8),
+)
+ACDC_SCRIBBLE_UNLABELLED = 4
+_NAME = re.compile(r"patient(\d{3})_frame(\d{2})_slice_(\d+)\.h5$")
+
+
+def fold_patients(fold: int) -> set:
+    """Patients tested in ``fold`` (1..5) of the WSL4MIS protocol: fold k tests 20(k-1)+1 .. 20k."""
+    if fold not in range(1, 6):
+        raise ValueError(f"ACDC fold must be 1..5, got {fold}")
+    return set(range(20 * (fold - 1) + 1, 20 * fold + 1))
+
+
+class ACDCSlices(Dataset):
+    """2D slices of ACDC (``ACDC_training_slices/patientPPP_frameFF_slice_S.h5``).
+
+    Parameters
+    ----------
+    root : path-like
+        The ``ACDC`` folder (holding ``ACDC_training_slices``) or that folder itself.
+    split : {"train", "val", "all"}
+        ``train``: the 80 patients outside the fold; ``val``: the fold's 20 patients.
+    fold : int
+        1..5; fold k holds out patients 20(k-1)+1 .. 20k.
+
+    Scribble code 4 (unlabelled) becomes 255.
+    """
+
+    info = ACDC_INFO
+
+    def __init__(self, root, split: str = "train", fold: int = 1):
+        root = Path(root)
+        folder = root / "ACDC_training_slices" if (root / "ACDC_training_slices").is_dir() else root
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such ACDC folder")
+        files = sorted(p for p in folder.glob("*.h5") if _NAME.search(p.name))
+        if not files:
+            raise FileNotFoundError(f"{folder}: no patientPPP_frameFF_slice_S.h5 files")
+        if split not in ("train", "val", "all"):
+            raise ValueError(f"ACDC split must be train, val or all, got {split!r}")
+        held_out = fold_patients(fold)
+
+        def wanted(p):
+            patient = int(_NAME.search(p.name).group(1))
+            return split == "all" or (patient in held_out) == (split == "val")
+
+        def order(p):
+            m = _NAME.search(p.name)
+            return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+        self.files = {p.stem: p for p in sorted(filter(wanted, files), key=order)}
+        self.ids = list(self.files)
+        self.split, self.fold = split, fold
+
+    def load(self, sample_id: str) -> Sample:
+        path = self.files[sample_id]
+        try:
+            with h5py.File(path, "r") as f:
+                image = f["image"][()].astype(np.float32)
+                label = f["label"][()].astype(np.uint8)
+                scribble = f["scribble"][()]
+        except (OSError, KeyError) as exc:
+            raise ValueError(f"{path}: not a readable ACDC slice with image/label/scribble ({exc})") from exc
+        scribble = np.where(scribble == ACDC_SCRIBBLE_UNLABELLED, 255, scribble).astype(np.uint8)
+        return Sample(sample_id, image[:, :, None], scribble, label)
+
+    @staticmethod
+    def volume_id(sample_id: str) -> str:
+        """``patientPPP_frameFF`` of a slice id: the 3D volume it belongs to."""
+        return sample_id.rsplit("_slice_", 1)[0]

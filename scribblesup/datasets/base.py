@@ -1,0 +1,62 @@
+"""What every dataset adapter provides: samples with image, scribble and ground truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Sample:
+    """One training or evaluation example.
+
+    Attributes
+    ----------
+    id : str
+        Unique name within the dataset (used for output file names).
+    image : ndarray
+        float32 (H, W, C) in [0, 1], C = 1 or 3.
+    scribble : ndarray
+        uint8 (H, W) class ids, 255 = unlabelled.
+    label : ndarray or None
+        uint8 (H, W) dense ground truth, 255 = void; None when unknown.
+    """
+
+    id: str
+    image: np.ndarray
+    scribble: np.ndarray
+    label: np.ndarray | None = None
+
+
+@dataclass
+class DatasetInfo:
+    """Class names and colours of a dataset (index = class id)."""
+
+    name: str
+    class_names: tuple
+    palette: np.ndarray  # (K, 3) uint8
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+class Dataset:
+    """Base class: an indexable list of :class:`Sample` with ``info`` and ``ids``."""
+
+    info: DatasetInfo
+    ids: list
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> Sample:
+        return self.load(self.ids[index])
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def load(self, sample_id: str) -> Sample:  # pragma: no cover - abstract
+        raise NotImplementedError
