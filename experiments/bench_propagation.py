@@ -1,0 +1,108 @@
+"""Speed of scribble propagation per image, against SLIC alone and against gco's graph cut.
+
+For each image: superpixels (SLIC), region graph + features + energy, and
+alpha-expansion (PyMaxflow); the total is reported as a ratio to SLIC alone,
+measured in the same run. The same energies are then minimised by gco-wrapper's
+``cut_general_graph`` (expansion, same initial labelling; a benchmark-only
+dependency: ``pip install gco-wrapper``), and we report the time ratio and the
+energy ratio (our energy / gco's, both evaluated in float64).
+
+    python experiments/bench_propagation.py --dataset acdc --root ../shared/data/ACDC --n 100
+    python experiments/bench_propagation.py --dataset camvid --root ../shared/data/CamVid --n 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scribblesup.datasets import open_dataset
+from scribblesup.graphcut import alpha_expansion, initial_labels
+from scribblesup.propagation import PropagationParams, build_energy
+from scribblesup.superpixels import build_region_graph, compute_superpixels
+
+
+def gco_minimise(energy, init):
+    import gco
+
+    unary = energy.unary.copy()
+    finite = np.isfinite(unary)
+    # a hard constraint must cost more than any gain from breaking it
+    big = 2.0 * (energy.weights.sum() + np.abs(unary[finite]).max() + 1.0)
+    unary[~finite] = big
+    k = unary.shape[1]
+    return gco.cut_general_graph(
+        energy.edges.astype(np.int32), energy.weights, unary, 1.0 - np.eye(k),
+        n_iter=-1, algorithm="expansion", init_labels=init.astype(np.int32),
+    )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--n", type=int, default=50, help="images (spread over the training split)")
+    ap.add_argument("--repeat", type=int, default=3, help="timing repeats per image (minimum kept)")
+    ap.add_argument("--out", default="experiments/results")
+    args = ap.parse_args()
+    ds = open_dataset(args.dataset, args.root, split="train", fold=1)
+    params = PropagationParams()
+    ids = ds.ids[:: max(1, len(ds.ids) // args.n)][: args.n]
+    rows = []
+    for sample_id in ids:
+        s = ds.load(sample_id)
+        k = ds.info.num_classes
+        t = {"slic": [], "graph": [], "cut": [], "gco": []}
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            sp = compute_superpixels(s.image, params.superpixel_method, params.n_segments, params.compactness)
+            t1 = time.perf_counter()
+            graph = build_region_graph(s.image, sp)
+            energy = build_energy(graph, s.scribble, k, params)
+            t2 = time.perf_counter()
+            ours = alpha_expansion(energy, max_cycles=params.max_cycles)
+            t3 = time.perf_counter()
+            init = initial_labels(energy.unary)
+            t4 = time.perf_counter()
+            theirs = gco_minimise(energy, init)
+            t5 = time.perf_counter()
+            for key, v in zip(t, (t1 - t0, t2 - t1, t3 - t2, t5 - t4)):
+                t[key].append(v)
+        best = {key: min(v) for key, v in t.items()}
+        rows.append(dict(best, n_regions=graph.n_regions, e_ours=ours.energy, e_gco=energy(theirs)))
+    med = {key: float(np.median([r[key] for r in rows])) for key in ("slic", "graph", "cut", "gco")}
+    total_ratio = np.median([(r["slic"] + r["graph"] + r["cut"]) / r["slic"] for r in rows])
+    cut_ratio = np.median([r["cut"] / r["gco"] for r in rows])
+    cut_ratio_sum = sum(r["cut"] for r in rows) / sum(r["gco"] for r in rows)
+    # energies include the constant -log(1/|classes|) of free regions; compare the part that varies too
+    e_ratio = np.array([r["e_ours"] / r["e_gco"] for r in rows])
+    worse = np.array([r["e_ours"] - r["e_gco"] for r in rows])
+    text = "\n".join([
+        f"# Propagation speed on {args.dataset} ({len(rows)} training images, min of {args.repeat} runs each, one process)",
+        "",
+        f"median regions per image: {np.median([r['n_regions'] for r in rows]):.0f}",
+        "",
+        "| step | median ms / image | ratio to SLIC |",
+        "|---|---|---|",
+        f"| superpixels (SLIC) | {med['slic'] * 1e3:.1f} | 1.00 |",
+        f"| region graph + features + energy | {med['graph'] * 1e3:.1f} | {med['graph'] / med['slic']:.2f} |",
+        f"| graph cut (alpha-expansion, PyMaxflow) | {med['cut'] * 1e3:.1f} | {med['cut'] / med['slic']:.2f} |",
+        f"| **total** | {(med['slic'] + med['graph'] + med['cut']) * 1e3:.1f} | **{total_ratio:.2f}** (median of per-image ratios) |",
+        "",
+        f"gco cut_general_graph on the same energies: median {med['gco'] * 1e3:.2f} ms;"
+        f" our time / gco time: median {cut_ratio:.2f}, total {cut_ratio_sum:.2f}",
+        f"energy ours / gco: median {np.median(e_ratio):.6f}, worst {e_ratio.max():.6f};"
+        f" images where ours is lower {int((worse < -1e-9).sum())}, equal {int((np.abs(worse) <= 1e-9).sum())},"
+        f" higher {int((worse > 1e-9).sum())}",
+    ])
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"bench_propagation_{args.dataset}.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Choose the propagation defaults by measurement on the training splits.
+
+Round 0 (scribble unary + pairwise) on a subset of training images: superpixel
+method and count, colour/texture bandwidths and boundary-length scaling,
+scored by pseudo-label mIoU against ground truth. Superpixels and region graphs
+are computed once per setting and reused across the energy parameters.
+
+The pairwise weight lambda is not tuned here: with the scribble unary alone,
+every free region pays the same constant for each allowed class, so scaling
+all pairwise weights by lambda leaves the minimiser unchanged. lambda matters
+only once the network unary joins (the pipeline's rounds 1..R).
+
+    python experiments/tune_propagation.py --dataset acdc --root ../shared/data/ACDC --every 5
+    python experiments/tune_propagation.py --dataset camvid --root ../shared/data/CamVid --every 4
+
+A second, finer grid (the first one's best settings were at its edge):
+
+    python experiments/tune_propagation.py --dataset acdc --root ../shared/data/ACDC --every 5 --tag _fine \
+        --superpixels slic:1200 slic:2000 slic:3000 slic:2000:0.03 slic:2000:0.3 --deltas 0.3 1 3
+    python experiments/tune_propagation.py --dataset camvid --root ../shared/data/CamVid --every 4 --tag _fine \
+        --superpixels slic:1200 slic:2000 slic:3000 slic:2000:5 slic:2000:20 felzenszwalb:50 felzenszwalb:100 --deltas 0.3 1 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scribblesup.datasets import open_dataset
+from scribblesup.metrics import ConfusionMatrix
+from scribblesup.propagation import PropagationParams, propagate_scribbles
+from scribblesup.superpixels import build_region_graph, compute_superpixels
+
+SUPERPIXELS = ["slic:300", "slic:600", "slic:1200", "felzenszwalb:100", "felzenszwalb:300"]
+DELTAS = [0.1, 0.3, 1.0, 3.0]
+BOUNDARY = [True, False]
+
+
+def parse_superpixels(spec: str):
+    """``method:size[:compactness]`` -> (method, size, compactness or None)."""
+    parts = spec.split(":")
+    return parts[0], float(parts[1]), float(parts[2]) if len(parts) > 2 else None
+
+
+def _score_image(args):
+    dataset, sample_id, superpixels, deltas = args
+    s = dataset.load(sample_id)
+    k = dataset.info.num_classes
+    out = {}
+    for spec in superpixels:
+        method, size, compactness = parse_superpixels(spec)
+        sp = compute_superpixels(s.image, method=method, n_segments=int(size), compactness=compactness, scale=size)
+        graph = build_region_graph(s.image, sp)
+        for dc, dt, bl in itertools.product(deltas, deltas, BOUNDARY):
+            params = PropagationParams(superpixel_method=method, delta_color=dc, delta_texture=dt, use_boundary_length=bl)
+            labels = propagate_scribbles(s.image, s.scribble, k, params, graph=graph).labels
+            out[(spec, dc, dt, bl)] = ConfusionMatrix(k).update(s.label, labels).counts
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--every", type=int, default=5, help="use every n-th training image")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--superpixels", nargs="+", default=SUPERPIXELS, help="method:size[:compactness] ...")
+    ap.add_argument("--deltas", nargs="+", type=float, default=DELTAS)
+    ap.add_argument("--tag", default="", help="suffix of the result files")
+    ap.add_argument("--out", default="experiments/results")
+    args = ap.parse_args()
+    ds = open_dataset(args.dataset, args.root, split="train", fold=1)
+    ids = ds.ids[:: args.every]
+    t0 = time.time()
+    totals = {}
+    with mp.Pool(args.workers) as pool:
+        for res in pool.imap_unordered(_score_image, [(ds, i, args.superpixels, args.deltas) for i in ids], chunksize=2):
+            for key, counts in res.items():
+                totals[key] = totals.get(key, 0) + counts
+    rows = []
+    for key, counts in totals.items():
+        cm = ConfusionMatrix(ds.info.num_classes)
+        cm.counts = counts
+        rows.append((cm.miou, key))
+    rows.sort(reverse=True)
+    lines = [f"# Propagation tuning on {args.dataset} train (every {args.every}th image: {len(ids)} images, round 0)", "",
+             "| mIoU | superpixels (method:size[:compactness]) | delta_color | delta_texture | boundary length |",
+             "|---|---|---|---|---|"]
+    for miou, (spec, dc, dt, bl) in rows[:15]:
+        lines.append(f"| {miou:.4f} | {spec} | {dc} | {dt} | {bl} |")
+    best_per_sp = {}
+    for miou, key in rows:
+        best_per_sp.setdefault(key[0], (miou, key))
+    lines += ["", "Best per superpixel setting:", ""]
+    for spec, (miou, key) in best_per_sp.items():
+        lines.append(f"- {spec}: {miou:.4f} (delta_color {key[1]}, delta_texture {key[2]}, boundary length {key[3]})")
+    lines += ["", f"{time.time() - t0:.0f} s on {args.workers} workers"]
+    text = "\n".join(lines)
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"tune_propagation_{args.dataset}{args.tag}.md").write_text(text + "\n")
+    (out / f"tune_propagation_{args.dataset}{args.tag}.json").write_text(
+        json.dumps([{"miou": m, "key": list(k)} for m, k in rows], indent=1))
+
+
+if __name__ == "__main__":
+    main()
