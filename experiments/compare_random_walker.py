@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from scribblesup.datasets import open_dataset
 from scribblesup.metrics import ConfusionMatrix
-from scribblesup.propagation import PropagationParams, propagate_scribbles
+from scribblesup.propagation import default_params, propagate_scribbles
 
 
 def random_walker_labels(image: np.ndarray, scribble: np.ndarray) -> np.ndarray:
@@ -45,7 +45,7 @@ def _one(args):
     s = dataset.load(sample_id)
     k = dataset.info.num_classes
     t0 = time.perf_counter()
-    ours = propagate_scribbles(s.image, s.scribble, k, PropagationParams()).labels
+    ours = propagate_scribbles(s.image, s.scribble, k, default_params(dataset.info.name)).labels
     t1 = time.perf_counter()
     rw = random_walker_labels(s.image, s.scribble)
     t2 = time.perf_counter()
@@ -88,7 +88,7 @@ def main():
         f"| pixel accuracy | {ours.pixel_accuracy:.4f} | {rw.pixel_accuracy:.4f} |",
         f"| seconds / image (one process) | {t_ours / len(ids):.3f} | {t_rw / len(ids):.3f} |",
         "",
-        f"parameters: {PropagationParams().to_dict()}",
+        f"parameters: {default_params(args.dataset).to_dict()}",
         f"wall time {time.time() - start:.0f} s on {args.workers} workers",
     ]
     text = "\n".join(lines)

@@ -8,13 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .propagation import PropagationParams
-
-DATASET_DEFAULTS = {
-    # measured on the training splits by experiments/tune_propagation.py (see README)
-    "acdc": dict(n_segments=600),
-    "camvid": dict(n_segments=600),
-}
+from .propagation import PropagationParams, default_params
 
 
 def _add_propagation_options(p: argparse.ArgumentParser) -> None:
@@ -31,12 +25,12 @@ def _add_propagation_options(p: argparse.ArgumentParser) -> None:
 
 
 def _params(args, dataset: str | None) -> PropagationParams:
-    values = dict(DATASET_DEFAULTS.get(dataset, {}))
+    overrides = {}
     for name in PropagationParams.__dataclass_fields__:
         v = getattr(args, name, None)
         if v is not None:
-            values[name] = v
-    return PropagationParams(**values)
+            overrides[name] = v
+    return default_params(dataset, **overrides)
 
 
 def _cmd_propagate(args) -> int:
@@ -52,6 +46,8 @@ def _cmd_propagate(args) -> int:
             raise SystemExit("error: --dataset mode needs --out DIR")
         options = {"fold": args.fold} if args.dataset == "acdc" else {}
         dataset = open_dataset(args.dataset, args.root, split=args.split, **options)
+        if args.limit:
+            dataset.ids = dataset.ids[: args.limit]
         confusion = propagate_dataset(dataset, args.out, params, workers=args.workers, overwrite=args.overwrite)
         print(f"wrote {len(dataset)} pseudo labels to {args.out}")
         if confusion is not None:
@@ -108,16 +104,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="output label PNG (palette)")
     p.add_argument("--overlay", type=Path, help="also write the labels blended over the image")
     p.add_argument("--num-classes", type=int, help="number of classes (default: the dataset's, or max scribble id + 1)")
-    p.add_argument("--dataset", choices=["acdc", "camvid"], help="dataset: class count and palette; with --root, the whole dataset")
+    p.add_argument("--dataset", choices=["acdc", "camvid", "folder"], help="dataset: class count and palette; with --root, the whole dataset")
     p.add_argument("--root", type=Path, help="dataset folder (ACDC: ../shared/data/ACDC; CamVid: the SegNet CamVid folder)")
     p.add_argument("--split", default="train", help="train or val (default: train)")
     p.add_argument("--fold", type=int, default=1, help="ACDC fold 1..5 (default 1)")
     p.add_argument("--out", type=Path, help="output folder for --dataset mode")
     p.add_argument("--workers", type=int, default=1, help="processes for --dataset mode")
+    p.add_argument("--limit", type=int, help="only the first N samples of the split (a quick look)")
     p.add_argument("--overwrite", action="store_true", help="recompute outputs that exist (default: resume)")
     _add_propagation_options(p)
     p.set_defaults(func=_cmd_propagate)
+
+    d = sub.add_parser("demo", help="run the bundled demo on a few real images",
+                       description="Propagate the scribbles of the bundled real sample (3 ACDC slices with hand-drawn "
+                       "scribbles, 3 CamVid images with synthesised ones); write labels, overlays and a summary.")
+    d.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default: demo_output)")
+    d.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out)
+    return 0
 
 
 def main(argv=None) -> int:

@@ -38,18 +38,39 @@ class PropagationParams:
     """
 
     superpixel_method: str = "slic"
-    n_segments: int = 600
+    n_segments: int = 1200
     compactness: float | None = None
     fh_scale: float = 100.0
     pairwise_weight: float = 1.0
-    delta_color: float = 0.3
-    delta_texture: float = 0.3
+    delta_color: float = 1.0
+    delta_texture: float = 1.0
     use_boundary_length: bool = True
     network_weight: float = 1.0
     max_cycles: int = 10
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def superpixels(self, image: np.ndarray) -> np.ndarray:
+        """Superpixel map of ``image`` with these parameters."""
+        return compute_superpixels(
+            image, method=self.superpixel_method, n_segments=self.n_segments,
+            compactness=self.compactness, scale=self.fh_scale,
+        )
+
+
+# Chosen by experiments/tune_propagation.py on the training splits (round 0 pseudo-label mIoU);
+# results in experiments/results/tune_propagation_*.md.
+DATASET_DEFAULTS = {
+    "acdc": dict(superpixel_method="slic", n_segments=2000, delta_color=0.3, delta_texture=1.0, use_boundary_length=True),
+    "camvid": dict(superpixel_method="felzenszwalb", fh_scale=50.0, delta_color=3.0, delta_texture=1.0,
+                   use_boundary_length=True),
+}
+
+
+def default_params(dataset: str | None = None, **overrides) -> PropagationParams:
+    """Propagation parameters measured for ``dataset`` (generic ones for others), with overrides."""
+    return PropagationParams(**{**DATASET_DEFAULTS.get(dataset, {}), **overrides})
 
 
 @dataclass
@@ -168,13 +189,7 @@ def propagate_scribbles(
     t0 = time.perf_counter()
     if graph is None:
         if superpixels is None:
-            superpixels = compute_superpixels(
-                img,
-                method=params.superpixel_method,
-                n_segments=params.n_segments,
-                compactness=params.compactness,
-                scale=params.fh_scale,
-            )
+            superpixels = params.superpixels(img)
         t1 = time.perf_counter()
         graph = build_region_graph(img, superpixels)
     else:

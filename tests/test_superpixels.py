@@ -17,7 +17,7 @@ def halves(h=20, w=20, rgb=False):
 @pytest.mark.parametrize("shape", [(20, 20), (17, 31), (64, 9)])
 def test_superpixels_contiguous_and_respect_edges(method, rgb, shape):
     img = halves(*shape, rgb=rgb)
-    labels = compute_superpixels(img, method=method, n_segments=8)
+    labels = compute_superpixels(img, method=method, n_segments=24)
     assert labels.shape == shape and labels.dtype == np.int32
     assert labels.min() == 0
     assert np.array_equal(np.unique(labels), np.arange(labels.max() + 1))

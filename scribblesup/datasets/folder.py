@@ -1,0 +1,69 @@
+"""A plain folder: ``images/``, ``scribbles/``, optional ``labels/``, and ``classes.txt``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io import read_image, read_label_png
+from .base import Dataset, DatasetInfo, Sample
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy")
+
+
+def read_classes_file(path: Path) -> DatasetInfo:
+    """Read ``classes.txt``: one class a line, ``name R G B``, in class-id order (``#`` starts a comment)."""
+    names, colors = [], []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts[1:]):
+            raise ValueError(f"{path}:{n}: expected 'name R G B' with colours 0..255, got {line!r}")
+        names.append(parts[0])
+        colors.append([int(p) for p in parts[1:]])
+    if not names:
+        raise ValueError(f"{path}: no classes")
+    return DatasetInfo(Path(path).parent.name, tuple(names), np.array(colors, np.uint8))
+
+
+class FolderDataset(Dataset):
+    """Images with scribble PNGs of the same stem, optional dense labels.
+
+    Layout::
+
+        root/classes.txt           name R G B per line, class id = line order
+        root/images/<id>.png|jpg   the images
+        root/scribbles/<id>.png    class ids, 255 = unlabelled
+        root/labels/<id>.png       optional ground truth, 255 = void
+    """
+
+    def __init__(self, root, split: str = "train"):
+        root = Path(root)
+        images = root / "images"
+        if not images.is_dir():
+            raise FileNotFoundError(f"{images}: no such folder (expected images/, scribbles/, classes.txt)")
+        self.info = read_classes_file(root / "classes.txt")
+        self.paths = {p.stem: p for p in sorted(images.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+        if not self.paths:
+            raise FileNotFoundError(f"{images}: no images")
+        self.ids = list(self.paths)
+        self.root = root
+
+    def load(self, sample_id: str) -> Sample:
+        image = read_image(self.paths[sample_id])
+        scribble_path = self.root / "scribbles" / f"{sample_id}.png"
+        if not scribble_path.is_file():
+            raise FileNotFoundError(f"{scribble_path}: image {self.paths[sample_id].name} has no scribble")
+        scribble = read_label_png(scribble_path, self.info.palette)
+        label_path = self.root / "labels" / f"{sample_id}.png"
+        label = read_label_png(label_path, self.info.palette) if label_path.is_file() else None
+        for name, arr in (("scribble", scribble), ("label", label)):
+            if arr is not None and arr.shape != image.shape[:2]:
+                raise ValueError(
+                    f"{self.root / (name + 's') / (sample_id + '.png')}: size {arr.shape[::-1]} differs from "
+                    f"image size {image.shape[1::-1]}"
+                )
+        return Sample(sample_id, image, scribble, label)

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from scribblesup.datasets import open_dataset
+from scribblesup.demo import DEMO_DATA
+from scribblesup.scribbles import synthesize_scribbles
+
+
+def test_acdc_counts_folds_and_scribble_agreement(acdc_root):
+    all_ = open_dataset("acdc", acdc_root, split="all")
+    assert len(all_) == 1902
+    assert len({all_.volume_id(i).split("_")[0] for i in all_.ids}) == 100
+    train, val = open_dataset("acdc", acdc_root, "train", fold=1), open_dataset("acdc", acdc_root, "val", fold=1)
+    assert len(train) + len(val) == 1902
+    assert {int(i[7:10]) for i in val.ids} == set(range(1, 21))
+    s = val[0]
+    assert s.image.dtype == np.float32 and s.image.shape[2] == 1
+    assert set(np.unique(s.scribble)) <= {0, 1, 2, 3, 255}
+    marked = s.scribble != 255
+    assert 0.001 < marked.mean() < 0.05 and (s.scribble[marked] == s.label[marked]).mean() > 0.99
+
+
+def test_camvid_counts_and_synthesised_scribbles(camvid_root):
+    train, val = open_dataset("camvid", camvid_root, "train"), open_dataset("camvid", camvid_root, "val")
+    assert (len(train), len(val)) == (367, 101)
+    s = train[0]
+    assert s.image.shape == (360, 480, 3) and s.label.max() <= 10 or 255 in s.label
+    marked = s.scribble != 255
+    assert (s.scribble[marked] == s.label[marked]).all()
+    assert 0.005 < marked.mean() < 0.06
+    assert np.array_equal(train[0].scribble, s.scribble)  # deterministic
+
+
+def test_synthesised_scribbles_known_answer():
+    lab = np.zeros((60, 80), np.uint8)
+    lab[:, 40:] = 1
+    lab[25:35, 5:10] = 255  # void is never scribbled
+    scr = synthesize_scribbles(lab, seed=0)
+    marked = scr != 255
+    assert (scr[marked] == lab[marked]).all()
+    assert set(np.unique(scr[marked])) == {0, 1}
+    # strokes keep away from the class boundary and are thin
+    assert not marked[:, 36:44].any()
+    assert 0.005 < marked.mean() < 0.15
+
+
+def test_demo_folder_dataset():
+    ds = open_dataset("folder", DEMO_DATA / "acdc")
+    assert ds.info.class_names == ("background", "RV", "Myo", "LV") and len(ds) == 3
+    s = ds[0]
+    assert s.label is not None and s.scribble.shape == s.image.shape[:2]
+
+
+def test_folder_dataset_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="images"):
+        open_dataset("folder", tmp_path)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "classes.txt").write_text("bg 0 0 0\nfg 300 0 0\n")
+    with pytest.raises(ValueError, match=r"classes.txt:2"):
+        open_dataset("folder", tmp_path)
+    with pytest.raises(ValueError, match="unknown dataset 'voc'"):
+        open_dataset("voc", tmp_path)
