@@ -3,8 +3,10 @@
 Both propagate the same scribbles on the same training images in the same run;
 each is scored by the dataset-level mIoU of its dense labels against ground
 truth. Random walker: ``skimage.segmentation.random_walker`` with its default
-beta (130) and the conjugate-gradient solver with Jacobi preconditioner
-(``mode="cg_j"``), scribbles as seeds.
+beta (130) and its fastest solver, conjugate gradient with a multigrid
+preconditioner (``mode="cg_mg"``, needs ``pip install pyamg``; ``cg_j`` without
+it), scribbles as seeds. Workers run single-threaded (OMP_NUM_THREADS=1):
+BLAS threads in several processes on 2 cores made random walker ~8x slower.
 
     python experiments/compare_random_walker.py --dataset acdc --root ../shared/data/ACDC
     python experiments/compare_random_walker.py --dataset camvid --root ../shared/data/CamVid
@@ -13,18 +15,26 @@ beta (130) and the conjugate-gradient solver with Jacobi preconditioner
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing as mp
+import os
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 from skimage.segmentation import random_walker
 from tqdm import tqdm
 
 from scribblesup.datasets import open_dataset
 from scribblesup.metrics import ConfusionMatrix
 from scribblesup.propagation import default_params, propagate_scribbles
+
+
+RW_MODE = "cg_mg" if importlib.util.find_spec("pyamg") else "cg_j"
 
 
 def random_walker_labels(image: np.ndarray, scribble: np.ndarray) -> np.ndarray:
@@ -35,7 +45,7 @@ def random_walker_labels(image: np.ndarray, scribble: np.ndarray) -> np.ndarray:
     gray = image.shape[2] == 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = random_walker(image[:, :, 0] if gray else image, seeds, mode="cg_j",
+        out = random_walker(image[:, :, 0] if gray else image, seeds, mode=RW_MODE,
                             channel_axis=None if gray else -1)
     return (out - 1).astype(np.uint8)
 
@@ -88,7 +98,7 @@ def main():
         f"| pixel accuracy | {ours.pixel_accuracy:.4f} | {rw.pixel_accuracy:.4f} |",
         f"| seconds / image (one process) | {t_ours / len(ids):.3f} | {t_rw / len(ids):.3f} |",
         "",
-        f"parameters: {default_params(args.dataset).to_dict()}",
+        f"parameters: {default_params(args.dataset).to_dict()}; random walker mode {RW_MODE}",
         f"wall time {time.time() - start:.0f} s on {args.workers} workers",
     ]
     text = "\n".join(lines)

@@ -27,10 +27,13 @@ import argparse
 import itertools
 import json
 import multiprocessing as mp
+import os
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 from scribblesup.datasets import open_dataset
 from scribblesup.metrics import ConfusionMatrix
