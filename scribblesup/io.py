@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .superpixels import as_float_image
+
 
 def default_palette(n: int = 256) -> np.ndarray:
     """The PASCAL VOC colour map: (n, 3) uint8, index 255 white for 'unlabelled'."""
@@ -109,8 +111,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             arr = np.load(path)
         except ValueError as exc:
             raise ValueError(f"{path}: not a readable .npy array ({exc})") from exc
-        from .superpixels import as_float_image
-
         try:
             return as_float_image(arr)
         except ValueError as exc:
@@ -171,8 +171,6 @@ def overlay(image: np.ndarray, labels: np.ndarray, colors: np.ndarray | None = N
 
     Returns an (H, W, 3) uint8 picture.
     """
-    from .superpixels import as_float_image
-
     img = as_float_image(image)
     if img.shape[2] == 1:
         img = np.repeat(img, 3, axis=2)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from itertools import chain
+from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from .energy import UNLABELLED, Energy, network_unary, pairwise_weights, scribble_unary
 from .graphcut import ExpansionResult, alpha_expansion
+from .io import read_label_png, write_label_png
+from .metrics import ConfusionMatrix
 from .superpixels import RegionGraph, as_float_image, build_region_graph, compute_superpixels
 
 
@@ -209,18 +216,22 @@ def _propagate_one(args):
     dataset, sample_id, out_path, params = args
     sample = dataset.load(sample_id)
     labels = propagate_scribbles(sample.image, sample.scribble, dataset.info.num_classes, params).labels
-    from .io import write_label_png
-
     write_label_png(out_path, labels, dataset.info.palette)
-    return sample_id, labels, sample.label
+    return labels, sample.label
+
+
+def _reload_one(args):
+    dataset, sample_id, out_path, _ = args
+    return read_label_png(out_path), dataset.load(sample_id).label
 
 
 def propagate_dataset(dataset, out_dir, params: PropagationParams | None = None, workers: int = 1,
-                      overwrite: bool = False, progress: bool = True):
+                      overwrite: bool = False, progress: bool = True) -> ConfusionMatrix | None:
     """Propagate the scribbles of every sample of a dataset; one palette PNG per sample.
 
     Samples whose output already exists are not recomputed (writes are
-    atomic, so an existing file is complete): an interrupted run resumes.
+    atomic, so an existing file is complete): an interrupted run resumes, and
+    the existing outputs still count in the returned score.
 
     Parameters
     ----------
@@ -228,6 +239,7 @@ def propagate_dataset(dataset, out_dir, params: PropagationParams | None = None,
     out_dir : path-like
         Output folder; files are ``<id>.png``.
     params : PropagationParams, optional
+        Default: :func:`default_params` of the dataset.
     workers : int
         Processes to use.
     overwrite : bool
@@ -238,47 +250,25 @@ def propagate_dataset(dataset, out_dir, params: PropagationParams | None = None,
     Returns
     -------
     ConfusionMatrix or None
-        Pseudo labels against ground truth, over the samples that have one.
+        Pseudo labels against ground truth over the samples that have one; None if none has.
     """
-    from pathlib import Path
-
-    from tqdm import tqdm
-
-    from .io import read_label_png
-    from .metrics import ConfusionMatrix
-
-    params = params or PropagationParams()
+    params = params or default_params(dataset.info.name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(dataset, i, out_dir / f"{i}.png", params) for i in dataset.ids]
+    done = [j for j in jobs if j[2].is_file() and not overwrite]
+    todo = [j for j in jobs if not (j[2].is_file() and not overwrite)]
     confusion = ConfusionMatrix(dataset.info.num_classes)
-    seen_label = False
-    todo = []
-    done = []
-    for sample_id in dataset.ids:
-        path = out_dir / f"{sample_id}.png"
-        (done if path.is_file() and not overwrite else todo).append((dataset, sample_id, path, params))
-    bar = tqdm(total=len(dataset.ids), desc="propagate", unit="img", disable=not progress, initial=len(done))
-    for _, sample_id, path, _ in done:
-        label = dataset.load(sample_id).label
-        if label is not None:
-            confusion.update(label, read_label_png(path))
-            seen_label = True
-    if workers > 1 and todo:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn" if mp.get_start_method(allow_none=True) == "spawn" else "fork").Pool(workers) as pool:
-            results = pool.imap_unordered(_propagate_one, todo, chunksize=4)
-            for _, labels, label in results:
-                if label is not None:
-                    confusion.update(label, labels)
-                    seen_label = True
-                bar.update()
-    else:
-        for item in todo:
-            _, labels, label = _propagate_one(item)
+    scored = 0
+    with ExitStack() as stack:
+        if workers > 1 and len(todo) > 1:
+            pool = stack.enter_context(mp.Pool(workers))
+            computed = pool.imap_unordered(_propagate_one, todo, chunksize=4)
+        else:
+            computed = map(_propagate_one, todo)
+        results = chain(map(_reload_one, done), computed)
+        for labels, label in tqdm(results, total=len(jobs), desc="propagate", unit="img", disable=not progress):
             if label is not None:
                 confusion.update(label, labels)
-                seen_label = True
-            bar.update()
-    bar.close()
-    return confusion if seen_label else None
+                scored += 1
+    return confusion if scored else None
