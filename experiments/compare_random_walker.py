@@ -10,6 +10,10 @@ BLAS threads in several processes on 2 cores made random walker ~8x slower.
 
     python experiments/compare_random_walker.py --dataset acdc --root ../shared/data/ACDC
     python experiments/compare_random_walker.py --dataset camvid --root ../shared/data/CamVid
+
+Random walker's beta, swept on the tuning subsets (see README):
+
+    python experiments/compare_random_walker.py --dataset acdc --root ../shared/data/ACDC --every 5 --beta 1000 --tag _every5_beta1000
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from scribblesup.propagation import default_params, propagate_scribbles
 RW_MODE = "cg_mg" if importlib.util.find_spec("pyamg") else "cg_j"
 
 
-def random_walker_labels(image: np.ndarray, scribble: np.ndarray) -> np.ndarray:
+def random_walker_labels(image: np.ndarray, scribble: np.ndarray, beta: float = 130.0) -> np.ndarray:
     seeds = np.where(scribble == 255, 0, scribble.astype(np.int32) + 1)
     classes = np.unique(seeds[seeds > 0])
     if len(classes) == 1:  # one class scribbled: nothing to decide
@@ -45,19 +49,19 @@ def random_walker_labels(image: np.ndarray, scribble: np.ndarray) -> np.ndarray:
     gray = image.shape[2] == 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = random_walker(image[:, :, 0] if gray else image, seeds, mode=RW_MODE,
+        out = random_walker(image[:, :, 0] if gray else image, seeds, beta=beta, mode=RW_MODE,
                             channel_axis=None if gray else -1)
     return (out - 1).astype(np.uint8)
 
 
 def _one(args):
-    dataset, sample_id = args
+    dataset, sample_id, beta = args
     s = dataset.load(sample_id)
     k = dataset.info.num_classes
     t0 = time.perf_counter()
     ours = propagate_scribbles(s.image, s.scribble, k, default_params(dataset.info.name)).labels
     t1 = time.perf_counter()
-    rw = random_walker_labels(s.image, s.scribble)
+    rw = random_walker_labels(s.image, s.scribble, beta)
     t2 = time.perf_counter()
     return (ConfusionMatrix(k).update(s.label, ours).counts, ConfusionMatrix(k).update(s.label, rw).counts,
             t1 - t0, t2 - t1)
@@ -70,6 +74,8 @@ def main():
     ap.add_argument("--fold", type=int, default=1)
     ap.add_argument("--every", type=int, default=1, help="use every n-th training image (1 = all)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--beta", type=float, default=130.0, help="random walker beta (skimage default 130)")
+    ap.add_argument("--tag", default="", help="suffix of the result file")
     ap.add_argument("--out", default="experiments/results")
     args = ap.parse_args()
     ds = open_dataset(args.dataset, args.root, split="train", fold=args.fold)
@@ -79,7 +85,7 @@ def main():
     t_ours = t_rw = 0.0
     start = time.time()
     with mp.Pool(args.workers) as pool:
-        for a, b, ta, tb in tqdm(pool.imap_unordered(_one, [(ds, i) for i in ids], chunksize=4), total=len(ids)):
+        for a, b, ta, tb in tqdm(pool.imap_unordered(_one, [(ds, i, args.beta) for i in ids], chunksize=4), total=len(ids)):
             ours.counts += a
             rw.counts += b
             t_ours += ta
@@ -98,14 +104,14 @@ def main():
         f"| pixel accuracy | {ours.pixel_accuracy:.4f} | {rw.pixel_accuracy:.4f} |",
         f"| seconds / image (one process) | {t_ours / len(ids):.3f} | {t_rw / len(ids):.3f} |",
         "",
-        f"parameters: {default_params(args.dataset).to_dict()}; random walker mode {RW_MODE}",
+        f"parameters: {default_params(args.dataset).to_dict()}; random walker mode {RW_MODE}, beta {args.beta:g}",
         f"wall time {time.time() - start:.0f} s on {args.workers} workers",
     ]
     text = "\n".join(lines)
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"compare_random_walker_{args.dataset}.md").write_text(text + "\n")
+    (out / f"compare_random_walker_{args.dataset}{args.tag}.md").write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -128,3 +128,244 @@ def synthesize_scribbles(
     out = np.full(label.shape, UNLABELLED, dtype=np.uint8)
     out[stroke] = label[stroke]
     return out
+
+
+# ---------------------------------------------------------------- polylines and PASCAL-Scribble XML
+
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+# the short names that PASCAL-Scribble's XML files use
+VOC_ALIASES = {
+    "plane": "aeroplane", "airplane": "aeroplane", "bike": "bicycle", "table": "diningtable",
+    "dining table": "diningtable", "motorcycle": "motorbike", "plant": "pottedplant", "potted plant": "pottedplant",
+    "monitor": "tvmonitor", "tv": "tvmonitor", "tv/monitor": "tvmonitor",
+}
+
+
+def rasterize_polylines(polylines, shape, width: int = 3, fill: int = UNLABELLED) -> np.ndarray:
+    """Draw class-labelled polylines into a label map.
+
+    Parameters
+    ----------
+    polylines : iterable of (class_id, points)
+        ``points``: (P, 2) array of (x, y) vertices; one point draws a dot.
+    shape : (H, W)
+        Output size.
+    width : int
+        Line width in pixels (PASCAL-Scribble's rasterised release uses 3).
+    fill : int
+        Value of undrawn pixels.
+
+    Returns
+    -------
+    ndarray
+        (H, W) uint8 map; later polylines overwrite earlier ones where they cross.
+    """
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("L", (int(shape[1]), int(shape[0])), color=fill)
+    draw = ImageDraw.Draw(canvas)
+    r = (width - 1) / 2
+    for class_id, points in polylines:
+        pts = [(float(x), float(y)) for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2)]
+        if len(pts) > 1:
+            draw.line(pts, fill=int(class_id), width=int(width), joint="curve")
+        for x, y in (pts[:1] + pts[-1:]) if width > 1 else pts[:1]:  # round caps
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=int(class_id))
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def parse_scribble_xml(path, class_names=VOC_CLASSES, aliases=None, clip: bool = False):
+    """Read a PASCAL-Scribble XML file.
+
+    The file holds ``<size><width/><height/></size>`` and one ``<polygon>`` per
+    scribble, with a ``<tag>`` class name and ``<point><X>..</X><Y>..</Y></point>``
+    vertices.
+
+    Parameters
+    ----------
+    path : path-like
+        The XML file.
+    class_names : sequence of str
+        Class names in id order (default: the 21 VOC classes).
+    aliases : dict, optional
+        Other names for classes (default: PASCAL-Scribble's short names, e.g. ``plane``).
+    clip : bool
+        Clip points outside the image onto its border (and say how many) instead of failing.
+
+    Returns
+    -------
+    shape : (H, W)
+    polylines : list of (class_id, (P, 2) float array of x, y)
+
+    Raises
+    ------
+    ValueError
+        Malformed XML, unknown class name, or points outside the image (without ``clip``);
+        the message names the file.
+    """
+    import warnings
+    import xml.etree.ElementTree as ET
+
+    aliases = VOC_ALIASES if aliases is None else aliases
+    index = {name.lower(): i for i, name in enumerate(class_names)}
+    index.update({a.lower(): index[b.lower()] for a, b in aliases.items() if b.lower() in index})
+    try:
+        root = ET.parse(path).getroot()
+        size = root.find("size")
+        shape = (int(size.find("height").text), int(size.find("width").text))
+    except ET.ParseError as exc:
+        raise ValueError(f"{path}: malformed XML ({exc})") from exc
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: no valid <size><width>..</width><height>..</height></size>") from exc
+    polylines, outside = [], 0
+    for n, poly in enumerate(root.iter("polygon"), 1):
+        tag = (poly.findtext("tag") or "").strip()
+        if tag.lower() not in index:
+            raise ValueError(
+                f"{path}: scribble {n} has unknown class name {tag!r}; known: {', '.join(class_names)} "
+                f"(and {', '.join(sorted(aliases))})"
+            )
+        try:
+            pts = np.array([[float(p.findtext("X")), float(p.findtext("Y"))] for p in poly.iter("point")])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: scribble {n} ({tag}) has a point without numeric <X> and <Y>") from exc
+        if len(pts) == 0:
+            raise ValueError(f"{path}: scribble {n} ({tag}) has no <point>")
+        bad = (pts[:, 0] < 0) | (pts[:, 1] < 0) | (pts[:, 0] > shape[1] - 1) | (pts[:, 1] > shape[0] - 1)
+        if bad.any():
+            if not clip:
+                x, y = pts[bad][0]
+                raise ValueError(
+                    f"{path}: scribble {n} ({tag}) has {int(bad.sum())} point(s) outside the "
+                    f"{shape[1]}x{shape[0]} image, first ({x:g}, {y:g}); use clip to move them onto the border"
+                )
+            outside += int(bad.sum())
+            pts = np.clip(pts, 0, [shape[1] - 1, shape[0] - 1])
+        polylines.append((index[tag.lower()], pts))
+    if outside:
+        warnings.warn(f"{path}: {outside} point(s) outside the image clipped onto its border", stacklevel=2)
+    return shape, polylines
+
+
+def read_scribble_xml(path, width: int = 3, class_names=VOC_CLASSES, aliases=None, clip: bool = False) -> np.ndarray:
+    """Rasterise a PASCAL-Scribble XML file into a scribble map (255 = unlabelled).
+
+    See :func:`parse_scribble_xml` for the format and errors.
+    """
+    shape, polylines = parse_scribble_xml(path, class_names, aliases, clip)
+    return rasterize_polylines(polylines, shape, width)
+
+
+# ---------------------------------------------------------------- shrinking scribbles, clicks
+
+
+def _shifted_pairs(arr: np.ndarray, dy: int, dx: int):
+    """Values of ``arr`` at (y, x) and (y + dy, x + dx) for every pixel where both exist (dy >= 0)."""
+    h, w = arr.shape
+    a = arr[: h - dy, max(0, -dx): w - max(0, dx)]
+    b = arr[dy:, max(0, dx): w - max(0, -dx)]
+    return a.ravel(), b.ravel()
+
+
+def stroke_coordinates(scribble: np.ndarray):
+    """Split a scribble map into strokes and measure each pixel's position along its stroke.
+
+    A stroke is a connected component (8-neighbourhood) of pixels of one class.
+    A pixel's coordinate is its geodesic distance, inside the stroke, from one
+    end of the stroke (the pixel farthest from an arbitrary start, the usual
+    double sweep).
+
+    Returns
+    -------
+    strokes : ndarray
+        (H, W) int stroke id, 0 = no scribble, 1..S.
+    position : ndarray
+        (H, W) float geodesic distance from the stroke's end (0 outside strokes).
+    length : ndarray
+        (S + 1,) length of each stroke (index 0 unused).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    scribble = np.asarray(scribble)
+    strokes = np.zeros(scribble.shape, np.int64)
+    count = 0
+    for c in np.unique(scribble[scribble != UNLABELLED]):
+        comp, n = ndi.label(scribble == c, structure=np.ones((3, 3), bool))
+        strokes[comp > 0] = comp[comp > 0] + count
+        count += n
+    position = np.zeros(scribble.shape)
+    length = np.zeros(count + 1)
+    if count == 0:
+        return strokes, position, length
+    ys, xs = np.nonzero(strokes)
+    node = np.full(scribble.shape, -1, np.int64)
+    node[ys, xs] = np.arange(len(ys))
+    rows, cols, dists = [], [], []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a, b = _shifted_pairs(node, dy, dx)
+        ok = (a >= 0) & (b >= 0)
+        a, b = a[ok], b[ok]
+        same = strokes[ys[a], xs[a]] == strokes[ys[b], xs[b]]
+        rows.append(a[same])
+        cols.append(b[same])
+        dists.append(np.full(int(same.sum()), np.hypot(dy, dx)))
+    n_nodes = len(ys)
+    graph = coo_matrix((np.concatenate(dists), (np.concatenate(rows), np.concatenate(cols))), shape=(n_nodes, n_nodes))
+    labels = strokes[ys, xs]
+    first = np.unique(labels, return_index=True)[1]
+    d0 = dijkstra(graph, directed=False, indices=first, min_only=True)
+    order = np.lexsort((d0, labels))
+    last_of_stroke = np.r_[np.flatnonzero(np.diff(labels[order])), len(order) - 1]
+    ends = order[last_of_stroke]
+    d1 = dijkstra(graph, directed=False, indices=ends, min_only=True)
+    position[ys, xs] = d1
+    length[1:] = ndi.maximum(d1, labels, np.arange(1, count + 1))
+    return strokes, position, length
+
+
+def shrink_scribbles(scribble: np.ndarray, ratio: float, seed: int = 0) -> np.ndarray:
+    """Keep a contiguous part of each stroke, ``ratio`` of its length (the ScribbleSup length ablation).
+
+    Parameters
+    ----------
+    scribble : ndarray
+        (H, W) scribble map, 255 = unlabelled.
+    ratio : float
+        1 keeps everything; 0.5, 0.3, 0.1 keep that fraction of each stroke's
+        length, at a random place along it; 0 reduces each stroke to a click
+        (one pixel at a random place along it).
+    seed : int
+        Random seed: the same seed gives the same result.
+
+    Returns
+    -------
+    ndarray
+        The shrunk scribble map.
+    """
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"ratio must be in [0, 1], got {ratio}")
+    scribble = np.asarray(scribble)
+    if ratio == 1:
+        return scribble.copy()
+    strokes, position, length = stroke_coordinates(scribble)
+    rng = np.random.default_rng(seed)
+    keep_len = ratio * length
+    start = rng.random(len(length)) * (length - keep_len)
+    out = np.full(scribble.shape, UNLABELLED, np.uint8)
+    ys, xs = np.nonzero(strokes)
+    s = strokes[ys, xs]
+    t = position[ys, xs]
+    if ratio > 0:
+        kept = (t >= start[s]) & (t <= start[s] + keep_len[s])
+        out[ys[kept], xs[kept]] = scribble[ys[kept], xs[kept]]
+        return out
+    # clicks: per stroke, the pixel whose position is nearest the random point
+    gap = np.abs(t - start[s])
+    order = np.lexsort((gap, s))
+    firsts = order[np.r_[0, np.flatnonzero(np.diff(s[order])) + 1]]
+    out[ys[firsts], xs[firsts]] = scribble[ys[firsts], xs[firsts]]
+    return out

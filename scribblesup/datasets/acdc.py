@@ -83,3 +83,23 @@ class ACDCSlices(Dataset):
     def volume_id(sample_id: str) -> str:
         """``patientPPP_frameFF`` of a slice id: the 3D volume it belongs to."""
         return sample_id.rsplit("_slice_", 1)[0]
+
+    def volumes(self) -> dict:
+        """Slice ids of each 3D volume of the split, in slice order: ``{volume_id: [slice ids]}``."""
+        out = {}
+        for sample_id in self.ids:  # ids are sorted by patient, frame, slice
+            out.setdefault(self.volume_id(sample_id), []).append(sample_id)
+        return out
+
+    def load_volume(self, volume_id: str) -> Sample:
+        """A 3D volume rebuilt by stacking its slices: image (D, H, W, 1), scribble and label (D, H, W)."""
+        slices = self.volumes().get(volume_id)
+        if not slices:
+            raise KeyError(f"no volume {volume_id!r} in the {self.split} split of fold {self.fold}")
+        samples = [self.load(i) for i in slices]
+        return Sample(
+            volume_id,
+            np.stack([s.image for s in samples]),
+            np.stack([s.scribble for s in samples]),
+            np.stack([s.label for s in samples]),
+        )

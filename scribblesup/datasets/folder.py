@@ -40,7 +40,7 @@ class FolderDataset(Dataset):
         root/labels/<id>.png       optional ground truth, 255 = void
     """
 
-    def __init__(self, root, split: str = "train"):
+    def __init__(self, root, split: str = "all"):
         root = Path(root)
         images = root / "images"
         if not images.is_dir():
