@@ -172,8 +172,11 @@ def rasterize_polylines(polylines, shape, width: int = 3, fill: int = UNLABELLED
         pts = [(float(x), float(y)) for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2)]
         if len(pts) > 1:
             draw.line(pts, fill=int(class_id), width=int(width), joint="curve")
-        for x, y in (pts[:1] + pts[-1:]) if width > 1 else pts[:1]:  # round caps
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=int(class_id))
+        if width <= 1:
+            draw.point(pts[:1], fill=int(class_id))  # a one-point scribble is a dot
+        else:
+            for x, y in pts[:1] + pts[-1:]:  # round caps
+                draw.ellipse((x - r, y - r, x + r, y + r), fill=int(class_id))
     return np.asarray(canvas, dtype=np.uint8)
 
 

@@ -58,5 +58,5 @@ def test_folder_dataset_errors(tmp_path):
     (tmp_path / "classes.txt").write_text("bg 0 0 0\nfg 300 0 0\n")
     with pytest.raises(ValueError, match=r"classes.txt:2"):
         open_dataset("folder", tmp_path)
-    with pytest.raises(ValueError, match="unknown dataset 'voc'"):
-        open_dataset("voc", tmp_path)
+    with pytest.raises(ValueError, match="unknown dataset 'pascal'; valid: acdc, camvid, voc, folder"):
+        open_dataset("pascal", tmp_path)
