@@ -45,6 +45,10 @@ def _cmd_propagate(args) -> int:
         if args.out is None:
             raise SystemExit("error: --dataset mode needs --out DIR")
         options = {"fold": args.fold} if args.dataset == "acdc" else {}
+        if args.scribbles is not None:
+            if args.dataset not in ("camvid", "voc"):
+                raise SystemExit("error: --scribbles applies to camvid and voc (ACDC and folder datasets hold their own)")
+            options["scribble_dir"] = args.scribbles
         dataset = open_dataset(args.dataset, args.root, split=args.split, **options)
         if args.limit:
             dataset.ids = dataset.ids[: args.limit]
@@ -61,7 +65,7 @@ def _cmd_propagate(args) -> int:
 
     if args.image is None or args.scribble is None or args.output is None:
         raise SystemExit("error: give IMAGE SCRIBBLE -o LABELS.png, or --dataset NAME --root DIR --out DIR")
-    info = DATASETS[args.dataset].info if args.dataset else None
+    info = getattr(DATASETS[args.dataset], "info", None) if args.dataset else None  # a folder's classes live in it
     colors = info.palette if info else None
     image = read_image(args.image)
     scribble = read_label_png(args.scribble, colors)
@@ -104,9 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="output label PNG (palette)")
     p.add_argument("--overlay", type=Path, help="also write the labels blended over the image")
     p.add_argument("--num-classes", type=int, help="number of classes (default: the dataset's, or max scribble id + 1)")
-    p.add_argument("--dataset", choices=["acdc", "camvid", "folder"], help="dataset: class count and palette; with --root, the whole dataset")
+    p.add_argument("--dataset", choices=["acdc", "camvid", "voc", "folder"],
+                   help="dataset: class count and palette; with --root, the whole dataset")
     p.add_argument("--root", type=Path, help="dataset folder (ACDC: ../shared/data/ACDC; CamVid: the SegNet CamVid folder)")
-    p.add_argument("--split", default="train", help="train or val (default: train)")
+    p.add_argument("--split", default="train", help="train or val (default: train); VOC: any ImageSets list")
+    p.add_argument("--scribbles", type=Path,
+                   help="CamVid: folder of scribble PNGs (default: synthesised on the fly); "
+                   "VOC: folder of PASCAL-Scribble XML or PNG files (default: found under --root)")
     p.add_argument("--fold", type=int, default=1, help="ACDC fold 1..5 (default 1)")
     p.add_argument("--out", type=Path, help="output folder for --dataset mode")
     p.add_argument("--workers", type=int, default=1, help="processes for --dataset mode")
