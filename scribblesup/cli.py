@@ -123,12 +123,96 @@ def build_parser() -> argparse.ArgumentParser:
     _add_propagation_options(p)
     p.set_defaults(func=_cmd_propagate)
 
+    t = sub.add_parser("train", help="train a network (full, scribble/pCE or pseudo-label supervision)",
+                       description="Train as a YAML config says; --set key.sub=value overrides it "
+                       "(e.g. --set train.steps=100 data.supervision=scribble).")
+    t.add_argument("--config", type=Path, help="YAML config (default: the built-in defaults)")
+    t.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="score a trained run on a split (IoU, mIoU, accuracy; ACDC: Dice, HD95)")
+    e.add_argument("--run", type=Path, required=True, help="run folder")
+    e.add_argument("--split", help="default: the config's validation split")
+    e.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    e.add_argument("--limit", type=int, help="first N images only")
+    e.set_defaults(func=_cmd_evaluate)
+
+    r = sub.add_parser("predict", help="predict label maps for images with a trained run")
+    r.add_argument("--run", type=Path, required=True)
+    r.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
+    r.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    r.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    r.add_argument("--probabilities", action="store_true", help="also write <name>_prob.npy (K, H, W) float16")
+    r.set_defaults(func=_cmd_predict)
+
     d = sub.add_parser("demo", help="run the bundled demo on a few real images",
                        description="Propagate the scribbles of the bundled real sample (3 ACDC slices with hand-drawn "
                        "scribbles, 3 CamVid images with synthesised ones); write labels, overlays and a summary.")
     d.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default: demo_output)")
     d.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _cmd_train(args) -> int:
+    from .config import load_config
+    from .train import train
+
+    config = load_config(args.config, args.set or ())
+    run_dir = train(config, resume=args.resume)
+    print(f"run folder: {run_dir}")
+    print((run_dir / f"eval_{config['data']['val_split']}_last.md").read_text())
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    import json
+
+    from .inference import evaluate_model, format_report
+    from .train import _dataset, load_run
+
+    model, config, _ = load_run(args.run, args.checkpoint)
+    split = args.split or config["data"]["val_split"]
+    ds = _dataset(config, split)
+    ids = ds.ids[: args.limit] if args.limit else None
+    result = evaluate_model(model, ds, config["data"]["input_size"], ids=ids, progress=True)
+    stem = args.run / f"eval_{split}_{args.checkpoint}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    report = format_report(result, f"{config['name']}: {split}, {args.checkpoint} checkpoint")
+    stem.with_suffix(".md").write_text(report)
+    print(report)
+    print(f"wrote {stem}.md and .json")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from .datasets.folder import IMAGE_SUFFIXES
+    from .inference import predict_probabilities
+    from .io import read_image, write_label_png
+    from .train import load_run
+
+    model, config, info = load_run(args.run, args.checkpoint)
+    files = []
+    for p in args.inputs:
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(p)
+    if not files:
+        raise FileNotFoundError(f"{', '.join(map(str, args.inputs))}: no images")
+    from tqdm import tqdm
+
+    for path in tqdm(files, desc="predict", unit="img"):
+        image = read_image(path)
+        probs = predict_probabilities(model, image, config["data"]["input_size"])
+        write_label_png(args.output / f"{path.stem}.png", probs.argmax(0).astype(np.uint8), info.palette)
+        if args.probabilities:
+            from .io import atomic_path
+
+            with atomic_path(args.output / f"{path.stem}_prob.npy") as tmp:
+                np.save(tmp, probs.astype(np.float16))
+    print(f"wrote {len(files)} predictions to {args.output}")
+    return 0
 
 
 def _cmd_demo(args) -> int:
@@ -143,7 +227,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

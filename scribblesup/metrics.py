@@ -52,3 +52,59 @@ class ConfusionMatrix:
     def pixel_accuracy(self) -> float:
         """Fraction of non-void pixels predicted right."""
         return float(np.diag(self.matrix).sum() / max(self.counts.sum(), 1))
+
+    @property
+    def mean_accuracy(self) -> float:
+        """Mean over classes present in the ground truth of the per-class recall."""
+        gt = self.counts.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(np.nanmean(np.where(gt > 0, np.diag(self.matrix) / np.maximum(gt, 1), np.nan)))
+
+    def summary(self, class_names=None) -> dict:
+        """Per-class IoU, mIoU, pixel accuracy and mean accuracy as a JSON-friendly dict."""
+        names = class_names or [str(i) for i in range(self.num_classes)]
+        return {
+            "per_class_iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, self.iou)},
+            "miou": self.miou,
+            "pixel_accuracy": self.pixel_accuracy,
+            "mean_accuracy": self.mean_accuracy,
+        }
+
+
+def dice(prediction: np.ndarray, target: np.ndarray) -> float:
+    """Dice of two binary masks; 1 when both are empty."""
+    prediction, target = np.asarray(prediction, bool), np.asarray(target, bool)
+    total = prediction.sum() + target.sum()
+    return 1.0 if total == 0 else float(2.0 * (prediction & target).sum() / total)
+
+
+def _surface(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage as ndi
+
+    return mask & ~ndi.binary_erosion(mask, structure=ndi.generate_binary_structure(mask.ndim, 1), border_value=0)
+
+
+def hd95(prediction: np.ndarray, target: np.ndarray, spacing=None) -> float:
+    """95th percentile Hausdorff distance between the surfaces of two binary masks (2D or 3D).
+
+    As medpy's ``hd95``: the 95th percentile of the distances from each surface
+    voxel of one mask to the other's surface, both directions pooled. Distances
+    are in voxels unless ``spacing`` is given. 0 when both masks are empty, NaN
+    when exactly one is (undefined; callers report how many).
+    """
+    from scipy import ndimage as ndi
+
+    prediction, target = np.asarray(prediction, bool), np.asarray(target, bool)
+    if not prediction.any() and not target.any():
+        return 0.0
+    if not prediction.any() or not target.any():
+        return float("nan")
+    sp, st = _surface(prediction), _surface(target)
+    to_target = ndi.distance_transform_edt(~st, sampling=spacing)[sp]
+    to_prediction = ndi.distance_transform_edt(~sp, sampling=spacing)[st]
+    return float(np.percentile(np.concatenate([to_target, to_prediction]), 95))
+
+
+def volume_scores(prediction: np.ndarray, target: np.ndarray, classes, spacing=None) -> dict:
+    """Dice and HD95 of each class in one volume: ``{class: (dice, hd95)}``."""
+    return {c: (dice(prediction == c, target == c), hd95(prediction == c, target == c, spacing)) for c in classes}

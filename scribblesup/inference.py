@@ -1,0 +1,113 @@
+"""Running a network on images and scoring it on a dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .metrics import ConfusionMatrix, volume_scores
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA if present, else Apple MPS, else CPU."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, C) float image -> (C, H, W) float tensor."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
+
+
+@torch.no_grad()
+def predict_probabilities(model, image: np.ndarray, input_size, device=None) -> np.ndarray:
+    """Class probabilities (K, H, W) of one image at its own size.
+
+    The image is resized to ``input_size`` (the size the network was trained at),
+    and the logits are resized back to the image's size before the softmax.
+    """
+    device = device or next(model.parameters()).device
+    x = to_tensor(image)[None].to(device)
+    size = x.shape[-2:]
+    if input_size is not None and tuple(input_size) != tuple(size):
+        x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False)
+    logits = model(x).float()
+    logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+    return torch.softmax(logits, dim=1)[0].cpu().numpy()
+
+
+def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: bool = False) -> dict:
+    """Score a network on a dataset split.
+
+    Returns the dataset-level confusion summary (per-class IoU, mIoU, pixel and
+    mean accuracy) and, for datasets with 3D volumes (ACDC), Dice and HD95 per
+    volume rebuilt from its slices, averaged over the foreground classes.
+    ``score`` is the mean Dice where volumes exist, else the mIoU.
+    """
+    from tqdm import tqdm
+
+    was_training = model.training
+    model.eval()
+    ids = list(dataset.ids if ids is None else ids)
+    k = dataset.info.num_classes
+    confusion = ConfusionMatrix(k)
+    predictions = {}
+    volumes = dataset.volumes() if hasattr(dataset, "volumes") else None
+    for sample_id in tqdm(ids, desc="evaluate", unit="img", disable=not progress, leave=False):
+        s = dataset.load(sample_id)
+        pred = predict_probabilities(model, s.image, input_size, device).argmax(0).astype(np.uint8)
+        confusion.update(s.label, pred)
+        if volumes is not None:
+            predictions[sample_id] = (pred, s.label)
+    model.train(was_training)
+    result = {"confusion": confusion.summary(dataset.info.class_names), "score": confusion.miou,
+              "score_name": "mIoU", "images": len(ids)}
+    if volumes is not None:
+        foreground = range(1, k)
+        per_volume = {}
+        for vid, slice_ids in volumes.items():
+            if not all(i in predictions for i in slice_ids):
+                continue  # a partial volume (limited evaluation) is not scored
+            pred = np.stack([predictions[i][0] for i in slice_ids])
+            gt = np.stack([predictions[i][1] for i in slice_ids])
+            per_volume[vid] = volume_scores(pred, gt, foreground)
+        if per_volume:
+            names = dataset.info.class_names
+            dice = {names[c]: float(np.mean([v[c][0] for v in per_volume.values()])) for c in foreground}
+            hd = {names[c]: _nanmean([v[c][1] for v in per_volume.values()]) for c in foreground}
+            undefined = int(sum(np.isnan(v[c][1]) for v in per_volume.values() for c in foreground))
+            result.update(
+                volumes=len(per_volume), dice=dice, hd95=hd, mean_dice=float(np.mean(list(dice.values()))),
+                mean_hd95=_nanmean(list(hd.values())), hd95_undefined=undefined,
+                score=float(np.mean(list(dice.values()))), score_name="mean Dice",
+            )
+    return result
+
+
+def _nanmean(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else float("nan")
+
+
+def format_report(result: dict, title: str) -> str:
+    """A Markdown table of an :func:`evaluate_model` result."""
+    c = result["confusion"]
+    lines = [f"# {title}", "", f"{result['images']} images", "", "| class | IoU |" + (" Dice | HD95 (px) |" if "dice" in result else ""),
+             "|---|---|" + ("---|---|" if "dice" in result else "")]
+    for name, iou in c["per_class_iou"].items():
+        row = f"| {name} | {'-' if iou is None else f'{iou:.4f}'} |"
+        if "dice" in result:
+            row += f" {result['dice'][name]:.4f} | {result['hd95'][name]:.2f} |" if name in result["dice"] else " - | - |"
+        lines.append(row)
+    lines += ["", f"- mIoU {c['miou']:.4f}, pixel accuracy {c['pixel_accuracy']:.4f}, mean accuracy {c['mean_accuracy']:.4f}"]
+    if "dice" in result:
+        lines.append(f"- mean Dice {result['mean_dice']:.4f}, mean HD95 {result['mean_hd95']:.2f} px over "
+                     f"{result['volumes']} volumes (per 3D volume, foreground classes; "
+                     f"{result['hd95_undefined']} class-volume HD95 undefined: one of prediction or truth empty)")
+    return "\n".join(lines) + "\n"
