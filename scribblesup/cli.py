@@ -148,8 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="run the bundled demo on a few real images",
                        description="Propagate the scribbles of the bundled real sample (3 ACDC slices with hand-drawn "
-                       "scribbles, 3 CamVid images with synthesised ones); write labels, overlays and a summary.")
+                       "scribbles, 3 CamVid images with synthesised ones), train a small UNet briefly on the ACDC "
+                       "pseudo labels; write labels, overlays, predictions and a summary.")
     d.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default: demo_output)")
+    d.add_argument("--train-steps", type=int, default=150, help="training steps on the pseudo labels (0: skip)")
     d.set_defaults(func=_cmd_demo)
     return parser
 
@@ -218,7 +220,7 @@ def _cmd_predict(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(args.out)
+    run_demo(args.out, train_steps=args.train_steps)
     return 0
 
 

@@ -107,10 +107,12 @@ def test_dataset_mode_on_real_acdc_with_resume(acdc_root, tmp_path, capsys):
 
 def test_demo_runs(tmp_path):
     env = dict(os.environ)
-    r = subprocess.run([sys.executable, "-m", "scribblesup", "demo", "--out", str(tmp_path / "demo")],
+    r = subprocess.run([sys.executable, "-m", "scribblesup", "demo", "--out", str(tmp_path / "demo"), "--train-steps", "20"],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "demo" / "summary.md").is_file()
     assert len(list((tmp_path / "demo" / "acdc" / "pseudo_labels").glob("*.png"))) == 3
     acdc = float(r.stdout.split("acdc: 3 images, pseudo-label mIoU ")[1].split()[0])
     assert acdc > 0.6
+    assert len(list((tmp_path / "demo" / "acdc" / "predictions").glob("*.png"))) == 3
+    assert "acdc network: UNet" in r.stdout

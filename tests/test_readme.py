@@ -13,5 +13,5 @@ def test_readme_test_command_is_what_ci_runs():
 def test_readme_starts_with_demo_then_tests():
     readme = (ROOT / "README.md").read_text()
     blocks = [b.split("```", 1)[0].strip() for b in readme.split("```bash\n")[1:3]]
-    assert blocks[0].endswith("scribblesup demo --out demo_output")
+    assert blocks[0].endswith("scribblesup demo --out demo_output") and "torch==2.13.0" in blocks[0]
     assert blocks[1] == (ROOT / ".ci" / "test-command").read_text().strip()
