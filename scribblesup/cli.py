@@ -171,11 +171,11 @@ def _cmd_evaluate(args) -> int:
     import json
 
     from .inference import evaluate_model, format_report
-    from .train import _dataset, load_run
+    from .train import load_run, open_split
 
     model, config, _ = load_run(args.run, args.checkpoint)
     split = args.split or config["data"]["val_split"]
-    ds = _dataset(config, split)
+    ds = open_split(config, split)
     ids = ds.ids[: args.limit] if args.limit else None
     result = evaluate_model(model, ds, config["data"]["input_size"], ids=ids, progress=True)
     stem = args.run / f"eval_{split}_{args.checkpoint}"

@@ -29,7 +29,8 @@ from .models import create_model, load_pretrained
 CSV_FIELDS = ["step", "loss", "lr", "val_score", "val_miou", "val_mean_dice", "seconds"]
 
 
-def _dataset(config: dict, split: str):
+def open_split(config: dict, split: str):
+    """The dataset split a config names (its adapter, fold and scribble folder)."""
     d = config["data"]
     options = {}
     if d["dataset"] == "acdc":
@@ -44,7 +45,7 @@ class TrainingSamples:
 
     def __init__(self, config: dict):
         d = config["data"]
-        self.dataset = _dataset(config, d["train_split"])
+        self.dataset = open_split(config, d["train_split"])
         ids = self.dataset.ids[: d["limit"]] if d["limit"] else self.dataset.ids
         self.images, self.targets = [], []
         for sample_id in tqdm(ids, desc="load training data", unit="img", leave=False):
@@ -196,7 +197,7 @@ def train(config: dict, resume: bool = False, progress: bool = True, stop_after:
     log = _logger(run_dir)
     device = pick_device(t["device"])
     samples = TrainingSamples(config)
-    val = _dataset(config, config["data"]["val_split"])
+    val = open_split(config, config["data"]["val_split"])
     val_ids = val.ids[: config["data"]["val_limit"]] if config["data"]["val_limit"] else val.ids
     k = samples.dataset.info.num_classes
 
@@ -295,7 +296,7 @@ def load_run(run_dir, checkpoint: str = "best", device=None):
     device = device or pick_device("auto")
     state = torch.load(path, map_location=device, weights_only=False)
     config = state["config"]
-    ds = _dataset(config, config["data"]["val_split"])
+    ds = open_split(config, config["data"]["val_split"])
     model = create_model(config["model"]["name"], ds.info.num_classes, state["in_channels"],
                          width=config["model"]["width"], **(config["model"].get("options") or {}))
     model.load_state_dict(state["model"])

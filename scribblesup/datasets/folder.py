@@ -38,6 +38,8 @@ class FolderDataset(Dataset):
         root/images/<id>.png|jpg   the images
         root/scribbles/<id>.png    class ids, 255 = unlabelled
         root/labels/<id>.png       optional ground truth, 255 = void
+
+    A folder is one split: ``split`` is accepted for a uniform interface and ignored.
     """
 
     def __init__(self, root, split: str = "all"):
