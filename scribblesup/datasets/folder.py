@@ -62,10 +62,14 @@ class FolderDataset(Dataset):
         scribble = read_label_png(scribble_path, self.info.palette)
         label_path = self.root / "labels" / f"{sample_id}.png"
         label = read_label_png(label_path, self.info.palette) if label_path.is_file() else None
-        for name, arr in (("scribble", scribble), ("label", label)):
-            if arr is not None and arr.shape != image.shape[:2]:
-                raise ValueError(
-                    f"{self.root / (name + 's') / (sample_id + '.png')}: size {arr.shape[::-1]} differs from "
-                    f"image size {image.shape[1::-1]}"
-                )
+        k = self.info.num_classes
+        for path, arr in ((scribble_path, scribble), (label_path, label)):
+            if arr is None:
+                continue
+            if arr.shape != image.shape[:2]:
+                raise ValueError(f"{path}: size {arr.shape[1]}x{arr.shape[0]} differs from image size "
+                                 f"{image.shape[1]}x{image.shape[0]}")
+            bad = np.unique(arr[(arr != 255) & (arr >= k)])
+            if bad.size:
+                raise ValueError(f"{path}: class ids {bad.tolist()} beyond the {k} classes of classes.txt")
         return Sample(sample_id, image, scribble, label)
