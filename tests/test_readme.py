@@ -15,3 +15,14 @@ def test_readme_starts_with_demo_then_tests():
     blocks = [b.split("```", 1)[0].strip() for b in readme.split("```bash\n")[1:3]]
     assert blocks[0].endswith("scribblesup demo --out demo_output") and "torch==2.13.0" in blocks[0]
     assert blocks[1] == (ROOT / ".ci" / "test-command").read_text().strip()
+
+
+def test_readme_library_example_runs(acdc_root, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Using the library\n\n```python\n")[1].split("```")[0]
+    block = block.replace('"../shared/data/ACDC"', repr(str(acdc_root)))
+    namespace = {}
+    exec(block, namespace)
+    assert namespace["dense"].shape == namespace["s"].label.shape
+    assert namespace["result"].converged
