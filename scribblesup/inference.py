@@ -25,15 +25,30 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
 
 
+def match_channels(image: np.ndarray, in_channels: int) -> np.ndarray:
+    """Give an (H, W, C) image the channel count a network expects: RGB to gray (mean) or gray to RGB (repeat)."""
+    c = image.shape[2]
+    if c == in_channels:
+        return image
+    if in_channels == 1 and c == 3:
+        return image.mean(axis=2, keepdims=True)
+    if in_channels == 3 and c == 1:
+        return np.repeat(image, 3, axis=2)
+    raise ValueError(f"image has {c} channels, the network takes {in_channels}")
+
+
 @torch.no_grad()
 def predict_probabilities(model, image: np.ndarray, input_size, device=None) -> np.ndarray:
     """Class probabilities (K, H, W) of one image at its own size.
 
     The image is resized to ``input_size`` (the size the network was trained at),
-    and the logits are resized back to the image's size before the softmax.
+    and the logits are resized back to the image's size before the softmax. A
+    colour image given to a grayscale network is averaged to gray, and the
+    other way round repeated (see :func:`match_channels`).
     """
     device = device or next(model.parameters()).device
-    x = to_tensor(image)[None].to(device)
+    first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    x = to_tensor(match_channels(image, first_conv.in_channels))[None].to(device)
     size = x.shape[-2:]
     if input_size is not None and tuple(input_size) != tuple(size):
         x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False)

@@ -47,3 +47,14 @@ def test_hd95_known_answers():
     q = p.copy()
     q[45, 45] = True
     assert hd95(p, q) == 0.0
+
+
+def test_match_channels():
+    from scribblesup.inference import match_channels
+
+    rgb = np.random.default_rng(0).random((4, 5, 3))
+    assert match_channels(rgb, 3) is rgb
+    assert np.allclose(match_channels(rgb, 1)[:, :, 0], rgb.mean(2))
+    assert match_channels(rgb[:, :, :1], 3).shape == (4, 5, 3)
+    with pytest.raises(ValueError, match="2 channels"):
+        match_channels(rgb[:, :, :2], 3)
