@@ -269,8 +269,8 @@ def train(config: dict, resume: bool = False, progress: bool = True, stop_after:
                                  "val_mean_dice": f"{result.get('mean_dice', float('nan')):.6f}",
                                  "seconds": f"{time.time() - t0:.1f}"})
                 csv_file.flush()
-                log.info(f"step {done} validation {result['score_name']} {score:.4f} "
-                         f"mIoU {result['confusion']['miou']:.4f}")
+                extra = "" if result["score_name"] == "mIoU" else f" mIoU {result['confusion']['miou']:.4f}"
+                log.info(f"step {done} validation {result['score_name']} {score:.4f}{extra}")
                 if score > best:
                     best = score
                     checkpoint(done, run_dir / "best.pt")
