@@ -83,7 +83,7 @@ def test_empty_dataset_directory(tmp_path, capsys):
            "empty", "no patientPPP_frameFF_slice_S.h5 files")
     (tmp_path / "cv" / "train").mkdir(parents=True)
     _fails(["propagate", "--dataset", "camvid", "--root", str(tmp_path / "cv"), "--out", str(tmp_path / "o")], capsys,
-           "train", "no images")
+           "cv/train.txt", "split list not found")
 
 
 def test_dataset_mode_on_real_acdc_with_resume(acdc_root, tmp_path, capsys):
