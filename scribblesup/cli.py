@@ -189,8 +189,10 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_predict(args) -> int:
     from .datasets.folder import IMAGE_SUFFIXES
+    from tqdm import tqdm
+
     from .inference import predict_probabilities
-    from .io import read_image, write_label_png
+    from .io import atomic_path, read_image, write_label_png
     from .train import load_run
 
     model, config, info = load_run(args.run, args.checkpoint)
@@ -202,15 +204,11 @@ def _cmd_predict(args) -> int:
             files.append(p)
     if not files:
         raise FileNotFoundError(f"{', '.join(map(str, args.inputs))}: no images")
-    from tqdm import tqdm
-
     for path in tqdm(files, desc="predict", unit="img"):
         image = read_image(path)
         probs = predict_probabilities(model, image, config["data"]["input_size"])
         write_label_png(args.output / f"{path.stem}.png", probs.argmax(0).astype(np.uint8), info.palette)
         if args.probabilities:
-            from .io import atomic_path
-
             with atomic_path(args.output / f"{path.stem}_prob.npy") as tmp:
                 np.save(tmp, probs.astype(np.float16))
     print(f"wrote {len(files)} predictions to {args.output}")
