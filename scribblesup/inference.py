@@ -98,6 +98,8 @@ def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: 
             hd = {names[c]: _nanmean([v[c][1] for v in per_volume.values()]) for c in foreground}
             undefined = int(sum(np.isnan(v[c][1]) for v in per_volume.values() for c in foreground))
             result.update(
+                per_volume={vid: {names[c]: {"dice": v[c][0], "hd95": v[c][1]} for c in foreground}
+                            for vid, v in per_volume.items()},
                 volumes=len(per_volume), dice=dice, hd95=hd, mean_dice=float(np.mean(list(dice.values()))),
                 mean_hd95=_nanmean(list(hd.values())), hd95_undefined=undefined,
                 score=float(np.mean(list(dice.values()))), score_name="mean Dice",

@@ -68,6 +68,8 @@ class ConfusionMatrix:
             "miou": self.miou,
             "pixel_accuracy": self.pixel_accuracy,
             "mean_accuracy": self.mean_accuracy,
+            "confusion_matrix": self.matrix.tolist(),  # rows: ground truth, columns: prediction
+            "predicted_outside_classes": self.counts[:, -1].tolist(),
         }
 
 

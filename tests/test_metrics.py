@@ -15,6 +15,9 @@ def test_confusion_matrix_hand_computed_with_ignore():
     assert np.isclose(cm.miou, np.mean([1 / 3, 1 / 2, 1 / 2]))
     assert np.isclose(cm.pixel_accuracy, 4 / 7)
     assert np.isclose(cm.mean_accuracy, np.mean([1 / 2, 2 / 3, 1 / 2]))
+    summary = cm.summary(["a", "b", "c"])
+    assert summary["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert summary["predicted_outside_classes"] == [0, 1, 0] and summary["per_class_iou"]["b"] == 0.5
     cm.update(gt, gt)  # accumulates
     assert cm.counts.sum() == 14
 

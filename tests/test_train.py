@@ -104,6 +104,11 @@ def test_pseudo_supervision_and_evaluate_predict_cli(acdc_root, tmp_path, capsys
     assert cli(["evaluate", "--run", str(run), "--limit", "20"]) == 0
     out = capsys.readouterr().out
     assert "mean Dice" in out and (run / "eval_val_best.md").is_file()
+    import json
+
+    report = json.loads((run / "eval_val_best.json").read_text())
+    assert np.array(report["confusion"]["confusion_matrix"]).shape == (4, 4)
+    assert all(set(v) == {"RV", "Myo", "LV"} for v in report["per_volume"].values())
     png = tmp_path / "img.png"
     from scribblesup.io import write_image
 
