@@ -33,7 +33,6 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 
 from scribblesup.datasets import open_dataset
 from scribblesup.metrics import ConfusionMatrix

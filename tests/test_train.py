@@ -14,12 +14,16 @@ from scribblesup.io import read_label_png, write_label_png
 from scribblesup.train import TrainingSamples, batch_for_step, partial_cross_entropy, train
 
 
-def tiny(acdc_root, tmp_path, name, *extra):
-    return load_config(None, [
+def tiny_overrides(acdc_root, tmp_path, name, *extra):
+    return [
         f"name={name}", f"output.root={tmp_path}", f"data.root={acdc_root}", "data.limit=8", "data.val_limit=20",
         "data.input_size=[48,48]", "model.width=0.125", "train.batch_size=4", "train.steps=8",
         "train.eval_every=4", "train.checkpoint_every=2", "train.log_every=2", "augment.rotate=10", *extra,
-    ])
+    ]
+
+
+def tiny(acdc_root, tmp_path, name, *extra):
+    return load_config(None, tiny_overrides(acdc_root, tmp_path, name, *extra))
 
 
 def test_partial_cross_entropy_ignores_unlabelled():
@@ -68,9 +72,7 @@ def test_kill_and_resume_gives_the_same_weights(acdc_root, tmp_path):
     overrides = ["train.steps=30", "train.eval_every=10"]
     reference = train(tiny(acdc_root, tmp_path, "straight", *overrides), progress=False)
     # a real kill: SIGKILL a training process as soon as it has written a checkpoint
-    args = [f"name=killed", f"output.root={tmp_path}", f"data.root={acdc_root}", "data.limit=8", "data.val_limit=20",
-            "data.input_size=[48,48]", "model.width=0.125", "train.batch_size=4",
-            "train.checkpoint_every=2", "train.log_every=2", "augment.rotate=10", *overrides]
+    args = tiny_overrides(acdc_root, tmp_path, "killed", *overrides)
     proc = subprocess.Popen([sys.executable, "-m", "scribblesup", "train", "--set", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
