@@ -131,11 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     t.set_defaults(func=_cmd_train)
 
+    u = sub.add_parser("run", help="the ScribbleSup method: graph-cut pseudo labels and training, alternated for rounds",
+                       description="Round 0: propagate the scribbles (scribble unary + pairwise graph cut) and train "
+                       "on the pseudo labels; rounds 1..R: graph cut with the network unary added, then train again. "
+                       "Writes <output.root>/<name>/rounds.csv (pseudo-label quality and validation score per round), "
+                       "the pseudo labels of every round, and one training run folder per round.")
+    u.add_argument("--config", type=Path, help="YAML config (e.g. experiments/configs/scribblesup_acdc-fold1_cpu.yaml)")
+    u.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="config overrides (e.g. pipeline.rounds=1)")
+    u.add_argument("--resume", action="store_true", help="continue a killed run where it stopped")
+    u.set_defaults(func=_cmd_run)
+
     e = sub.add_parser("evaluate", help="score a trained run on a split (IoU, mIoU, accuracy; ACDC: Dice, HD95)")
     e.add_argument("--run", type=Path, required=True, help="run folder")
     e.add_argument("--split", help="default: the config's validation split")
     e.add_argument("--checkpoint", choices=["best", "last"], default="best")
     e.add_argument("--limit", type=int, help="first N images only")
+    e.add_argument("--refine", choices=["densecrf", "mrf"],
+                   help="post-process predictions: fully connected CRF (needs pydensecrf2) or grid MRF")
     e.set_defaults(func=_cmd_evaluate)
 
     r = sub.add_parser("predict", help="predict label maps for images with a trained run")
@@ -167,6 +179,17 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_run(args) -> int:
+    from .config import load_config
+    from .pipeline import run_pipeline
+
+    config = load_config(args.config, args.set or ())
+    run_dir = run_pipeline(config, resume=args.resume)
+    print(f"run folder: {run_dir}")
+    print((run_dir / "rounds.csv").read_text())
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     import json
 
@@ -177,10 +200,11 @@ def _cmd_evaluate(args) -> int:
     split = args.split or config["data"]["val_split"]
     ds = open_split(config, split)
     ids = ds.ids[: args.limit] if args.limit else None
-    result = evaluate_model(model, ds, config["data"]["input_size"], ids=ids, progress=True)
-    stem = args.run / f"eval_{split}_{args.checkpoint}"
+    result = evaluate_model(model, ds, config["data"]["input_size"], ids=ids, progress=True, refine=args.refine)
+    stem = args.run / f"eval_{split}_{args.checkpoint}{'_' + args.refine if args.refine else ''}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    report = format_report(result, f"{config['name']}: {split}, {args.checkpoint} checkpoint")
+    refined = f", refined by {args.refine}" if args.refine else ""
+    report = format_report(result, f"{config['name']}: {split}, {args.checkpoint} checkpoint{refined}")
     stem.with_suffix(".md").write_text(report)
     print(report)
     print(f"wrote {stem}.md and .json")
@@ -227,7 +251,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

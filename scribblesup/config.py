@@ -38,6 +38,30 @@ DEFAULTS = {
         "log_every": 20,
         "amp": True,  # mixed precision, CUDA only
         "device": "auto",  # auto | cpu | cuda | mps
+        "init_from": None,  # a checkpoint (.pt of a run) whose model weights start training: fine-tuning
+    },
+    # scribble propagation (graph cut); null = the dataset's measured default (scribblesup.propagation)
+    "propagation": {
+        "superpixel_method": None,  # slic | felzenszwalb
+        "n_segments": None,
+        "compactness": None,
+        "fh_scale": None,
+        "pairwise_weight": None,  # 0 = no pairwise term
+        "delta_color": None,
+        "delta_texture": None,
+        "use_boundary_length": None,
+        "network_weight": None,  # lambda of the network unary -log P in rounds 1..R
+        "max_cycles": None,
+    },
+    # `scribblesup run`: alternating label inference (graph cut) and training
+    "pipeline": {
+        "rounds": 3,  # rounds after round 0: R
+        "init": "finetune",  # rounds 1..R start from the previous round's network (finetune) or anew (scratch)
+        "finetune_steps": None,  # training steps of rounds 1..R when fine-tuning (default: train.steps)
+        "finetune_lr": None,  # their peak learning rate (default: train.lr)
+        "refine_pseudo": None,  # null | densecrf | mrf: refine pseudo labels after each graph cut
+        "workers": 2,  # processes for superpixels and graph cuts
+        "cache_dir": None,  # superpixel / region-graph cache (default: <output.root>/cache)
     },
     "output": {"root": "runs"},
 }

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .crf import refine as refine_prediction
 from .metrics import ConfusionMatrix, volume_scores
 
 
@@ -57,8 +58,12 @@ def predict_probabilities(model, image: np.ndarray, input_size, device=None) -> 
     return torch.softmax(logits, dim=1)[0].cpu().numpy()
 
 
-def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: bool = False) -> dict:
+def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: bool = False,
+                   refine: str | None = None, refine_options: dict | None = None) -> dict:
     """Score a network on a dataset split.
+
+    ``refine`` (``densecrf`` or ``mrf``, see :func:`scribblesup.crf.refine`) post-processes
+    each prediction with the image before scoring.
 
     Returns the dataset-level confusion summary (per-class IoU, mIoU, pixel and
     mean accuracy) and, for datasets with 3D volumes (ACDC), Dice and HD95 per
@@ -76,13 +81,17 @@ def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: 
     volumes = dataset.volumes() if hasattr(dataset, "volumes") else None
     for sample_id in tqdm(ids, desc="evaluate", unit="img", disable=not progress, leave=False):
         s = dataset.load(sample_id)
-        pred = predict_probabilities(model, s.image, input_size, device).argmax(0).astype(np.uint8)
+        probabilities = predict_probabilities(model, s.image, input_size, device)
+        if refine:
+            pred = refine_prediction(s.image, probabilities, refine, **(refine_options or {}))
+        else:
+            pred = probabilities.argmax(0).astype(np.uint8)
         confusion.update(s.label, pred)
         if volumes is not None:
             predictions[sample_id] = (pred, s.label)
     model.train(was_training)
     result = {"confusion": confusion.summary(dataset.info.class_names), "score": confusion.miou,
-              "score_name": "mIoU", "images": len(ids)}
+              "score_name": "mIoU", "images": len(ids), "refine": refine}
     if volumes is not None:
         foreground = range(1, k)
         per_volume = {}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .energy import UNLABELLED, Energy, network_unary, pairwise_weights, scribble_unary
+from .energy import UNLABELLED, Energy, network_unary, pairwise_weights, scribble_counts, scribble_unary
 from .graphcut import ExpansionResult, alpha_expansion
 from .io import read_label_png, write_label_png
 from .metrics import ConfusionMatrix
@@ -87,7 +87,8 @@ class Propagation:
     Attributes
     ----------
     labels : ndarray
-        (H, W) uint8 dense pseudo labels; scribbled pixels keep their class.
+        (H, W) uint8 dense pseudo labels; scribbled pixels keep their class. With neither a
+        pairwise term nor a network unary, regions no scribble touches are 255 (unlabelled).
     region_labels : ndarray
         (N,) label of each superpixel.
     graph : RegionGraph
@@ -206,10 +207,15 @@ def propagate_scribbles(
     expansion = alpha_expansion(energy, max_cycles=params.max_cycles)
     t3 = time.perf_counter()
     timings.update(superpixels=t1 - t0, graph=t2 - t1, graphcut=t3 - t2)
-    dense = expansion.labels[graph.labels].astype(np.uint8)
+    region_labels = expansion.labels
+    if params.pairwise_weight <= 0 and (probabilities is None or params.network_weight <= 0):
+        # nothing but the scribbles decides: regions no scribble touches stay unlabelled
+        touched = scribble_counts(graph.labels, scribble, num_classes).sum(axis=1) > 0
+        region_labels = np.where(touched, region_labels, UNLABELLED)
+    dense = region_labels[graph.labels].astype(np.uint8)
     labelled = scribble != UNLABELLED
     dense[labelled] = scribble[labelled]
-    return Propagation(dense, expansion.labels, graph, energy, expansion, timings)
+    return Propagation(dense, region_labels, graph, energy, expansion, timings)
 
 
 def _propagate_one(args):

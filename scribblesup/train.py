@@ -30,12 +30,12 @@ CSV_FIELDS = ["step", "loss", "lr", "val_score", "val_miou", "val_mean_dice", "s
 
 
 def open_split(config: dict, split: str):
-    """The dataset split a config names (its adapter, fold and scribble folder)."""
+    """The dataset split a config names (its adapter, fold, and scribble folder for the training split)."""
     d = config["data"]
     options = {}
     if d["dataset"] == "acdc":
         options["fold"] = d["fold"]
-    if d.get("scribble_dir") and d["dataset"] in ("camvid", "voc"):
+    if d.get("scribble_dir") and d["dataset"] in ("acdc", "camvid", "voc") and split == d["train_split"]:
         options["scribble_dir"] = d["scribble_dir"]
     return open_dataset(d["dataset"], d["root"], split=split, **options)
 
@@ -217,6 +217,10 @@ def train(config: dict, resume: bool = False, progress: bool = True, stop_after:
         _rewrite_csv(run_dir / "scalars.csv", start)
         log.info(f"resumed at step {start}")
     else:
+        if t.get("init_from"):
+            init = torch.load(t["init_from"], map_location=device, weights_only=False)
+            model.load_state_dict(init["model"] if "model" in init else init)
+            log.info(f"initialised from {t['init_from']}")
         log.info(f"start: {config['name']} on {device}, {len(samples.ids)} training images, "
                  f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
     csv_path = run_dir / "scalars.csv"

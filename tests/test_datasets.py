@@ -98,3 +98,22 @@ def test_folder_dataset_bad_samples(tmp_path):
     write_label_png(tmp_path / "scribbles" / "x.png", np.full((10, 12), 7, np.uint8))
     with pytest.raises(ValueError, match=r"class ids \[7\] beyond the 2 classes"):
         ds[0]
+
+
+def test_acdc_scribbles_from_a_folder(acdc_root, tmp_path):
+    from scribblesup.io import write_label_png
+    from scribblesup.scribbles import shrink_scribbles
+
+    ds = open_dataset("acdc", acdc_root, split="train")
+    i = ds.ids[3]
+    original = ds.load(i)
+    short = shrink_scribbles(original.scribble, 0.3, seed=0)
+    write_label_png(tmp_path / f"{i}.png", short)
+    folder = open_dataset("acdc", acdc_root, split="train", scribble_dir=tmp_path)
+    s = folder.load(i)
+    assert (s.scribble == short).all() and (s.label == original.label).all()
+    assert (s.scribble != 255).sum() < (original.scribble != 255).sum()
+    with pytest.raises(FileNotFoundError, match=ds.ids[4]):
+        folder.load(ds.ids[4])
+    with pytest.raises(FileNotFoundError, match="no such scribble folder"):
+        open_dataset("acdc", acdc_root, split="train", scribble_dir=tmp_path / "missing")

@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..io import read_label_png
 from .base import Dataset, DatasetInfo, Sample
 
 ACDC_INFO = DatasetInfo(
@@ -37,13 +38,15 @@ class ACDCSlices(Dataset):
         ``train``: the 80 patients outside the fold; ``val``: the fold's 20 patients.
     fold : int
         1..5; fold k holds out patients 20(k-1)+1 .. 20k.
+    scribble_dir : path-like, optional
+        Read scribbles from ``<scribble_dir>/<id>.png`` (e.g. shrunk ones) instead of the h5 files.
 
     Scribble code 4 (unlabelled) becomes 255.
     """
 
     info = ACDC_INFO
 
-    def __init__(self, root, split: str = "train", fold: int = 1):
+    def __init__(self, root, split: str = "train", fold: int = 1, scribble_dir=None):
         root = Path(root)
         folder = root / "ACDC_training_slices" if (root / "ACDC_training_slices").is_dir() else root
         if not folder.is_dir():
@@ -66,6 +69,9 @@ class ACDCSlices(Dataset):
         self.files = {p.stem: p for p in sorted(filter(wanted, files), key=order)}
         self.ids = list(self.files)
         self.split, self.fold = split, fold
+        self.scribble_dir = Path(scribble_dir) if scribble_dir else None
+        if self.scribble_dir is not None and not self.scribble_dir.is_dir():
+            raise FileNotFoundError(f"{self.scribble_dir}: no such scribble folder")
 
     def load(self, sample_id: str) -> Sample:
         path = self.files[sample_id]
@@ -77,6 +83,11 @@ class ACDCSlices(Dataset):
         except (OSError, KeyError) as exc:
             raise ValueError(f"{path}: not a readable ACDC slice with image/label/scribble ({exc})") from exc
         scribble = np.where(scribble == ACDC_SCRIBBLE_UNLABELLED, 255, scribble).astype(np.uint8)
+        if self.scribble_dir is not None:
+            scribble = read_label_png(self.scribble_dir / f"{sample_id}.png")
+            if scribble.shape != label.shape:
+                raise ValueError(f"{self.scribble_dir / (sample_id + '.png')}: scribble size {scribble.shape[::-1]} "
+                                 f"differs from the image's {label.shape[::-1]}")
         return Sample(sample_id, image[:, :, None], scribble, label)
 
     @staticmethod

@@ -1,0 +1,188 @@
+"""The ScribbleSup pipeline end to end on a few real ACDC slices: rounds, pseudo labels, CSV, resume."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from scribblesup.cli import main
+from scribblesup.config import load_config
+from scribblesup.datasets import open_dataset
+from scribblesup.figures import plot_rounds, pseudo_labels_of, qualitative_grid
+from scribblesup.io import read_label_png
+from scribblesup.pipeline import (
+    cache_folder,
+    load_region_graph,
+    propagation_params,
+    run_pipeline,
+    save_region_graph,
+)
+from scribblesup.superpixels import build_region_graph, compute_superpixels
+
+N_TRAIN = 6
+
+
+def pipeline_config(acdc_root, tmp_path, name, *extra):
+    return load_config(None, [
+        f"name={name}", f"output.root={tmp_path}", f"data.root={acdc_root}", f"data.limit={N_TRAIN}",
+        "data.val_limit=4", "data.input_size=[48,48]", "model.width=0.125", "train.batch_size=2", "train.steps=4",
+        "train.eval_every=4", "train.checkpoint_every=1", "train.log_every=2", "pipeline.rounds=2",
+        "pipeline.finetune_steps=3", "pipeline.workers=1", "propagation.n_segments=400", *extra,
+    ])
+
+
+def rounds_csv(run_dir):
+    with (run_dir / "rounds.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def final_weights(run_dir, k=2):
+    return torch.load(run_dir / f"round{k}" / "last.pt", weights_only=False)["model"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(acdc_root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pipeline")
+    config = pipeline_config(acdc_root, tmp, "straight", "pipeline.workers=2")
+    return run_pipeline(config, progress=False), tmp
+
+
+def test_every_round_writes_pseudo_labels_scores_and_a_network(finished_run, acdc_root):
+    run_dir, _ = finished_run
+    ds = open_dataset("acdc", acdc_root, split="train")
+    ids = ds.ids[:N_TRAIN]
+    rows = rounds_csv(run_dir)
+    assert [int(r["round"]) for r in rows] == [0, 1, 2]
+    for k, row in enumerate(rows):
+        assert 0 < float(row["pseudo_miou"]) <= 1 and float(row["pseudo_coverage"]) == 1.0
+        assert row["val_score"] != "" and 0 <= float(row["val_score"]) <= 1
+        assert (run_dir / f"round{k}" / "last.pt").is_file()
+        assert sorted(p.stem for p in (run_dir / f"round{k}" / "pseudo").glob("*.png")) == sorted(ids)
+        for i in ids[:3]:  # scribbled pixels keep their class in every round
+            s = ds.load(i)
+            labels = read_label_png(run_dir / f"round{k}" / "pseudo" / f"{i}.png")
+            marked = s.scribble != 255
+            assert labels.shape == s.label.shape and (labels[marked] == s.scribble[marked]).all()
+    assert float(rows[0]["pseudo_miou"]) > 0.5  # round 0 on real scribbles is a real segmentation
+    log = (run_dir / "pipeline.log").read_text()
+    assert "round 2: network" in log and "pseudo-label mIoU" in log
+    # fine-tuning: round 1 starts from round 0's network
+    assert "initialised from" in (run_dir / "round1" / "train.log").read_text()
+
+
+def test_round_zero_labels_match_single_image_propagation(finished_run, acdc_root):
+    """The cached region graphs give the same labels as propagating from scratch."""
+    from scribblesup.propagation import propagate_scribbles
+
+    run_dir, _ = finished_run
+    config = load_config(run_dir / "config.yaml")
+    ds = open_dataset("acdc", acdc_root, split="train")
+    i = ds.ids[2]
+    s = ds.load(i)
+    direct = propagate_scribbles(s.image, s.scribble, 4, propagation_params(config)).labels
+    assert (read_label_png(run_dir / "round0" / "pseudo" / f"{i}.png") == direct).all()
+
+
+@pytest.mark.parametrize("where", [(1, "labels", 2), (1, "train", 1), (0, "train", 2)])
+def test_resume_after_an_interruption_gives_the_same_run(finished_run, acdc_root, where):
+    reference, tmp = finished_run
+    name = f"cut_{where[0]}_{where[1]}"
+    assert run_pipeline(pipeline_config(acdc_root, tmp, name), progress=False, interrupt=where) is None
+    run_dir = tmp / name
+    if where[1] == "labels":
+        assert len(list((run_dir / f"round{where[0]}" / "pseudo").glob("*.png"))) == where[2]
+        assert not (run_dir / f"round{where[0]}" / "labels.json").exists()
+    else:
+        assert not (run_dir / f"round{where[0]}" / "eval_val_last.json").exists()
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_pipeline(pipeline_config(acdc_root, tmp, name), progress=False)
+    run_pipeline(pipeline_config(acdc_root, tmp, name), resume=True, progress=False)
+    assert [r["pseudo_miou"] for r in rounds_csv(run_dir)] == [r["pseudo_miou"] for r in rounds_csv(reference)]
+    a, b = final_weights(reference), final_weights(run_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_more_rounds_continue_a_finished_run(finished_run, acdc_root):
+    reference, tmp = finished_run
+    run_pipeline(pipeline_config(acdc_root, tmp, "grow", "pipeline.rounds=1"), progress=False)
+    assert len(rounds_csv(tmp / "grow")) == 2
+    run_pipeline(pipeline_config(acdc_root, tmp, "grow"), resume=True, progress=False)
+    assert len(rounds_csv(tmp / "grow")) == 3
+    a, b = final_weights(reference), final_weights(tmp / "grow")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_without_pairwise_round_zero_labels_only_scribbled_superpixels(finished_run, acdc_root):
+    _, tmp = finished_run
+    config = pipeline_config(acdc_root, tmp, "nopair", "propagation.pairwise_weight=0", "pipeline.rounds=1")
+    run_dir = run_pipeline(config, progress=False)
+    rows = rounds_csv(run_dir)
+    assert 0 < float(rows[0]["pseudo_coverage"]) < 0.5  # scribbled superpixels only; the rest is 255
+    assert float(rows[1]["pseudo_coverage"]) == 1.0  # the network unary labels every region in round 1
+    labels = read_label_png(next((run_dir / "round0" / "pseudo").glob("*.png")))
+    assert (labels == 255).any()
+
+
+def test_scratch_rounds_do_not_start_from_the_previous_network(finished_run, acdc_root):
+    _, tmp = finished_run
+    run_dir = run_pipeline(pipeline_config(acdc_root, tmp, "scratch", "pipeline.init=scratch", "pipeline.rounds=1"),
+                           progress=False)
+    assert "initialised from" not in (run_dir / "round1" / "train.log").read_text()
+    assert torch.load(run_dir / "round1" / "last.pt", weights_only=False)["step"] == 4  # train.steps, not finetune_steps
+
+
+def test_region_graph_cache_round_trip(acdc_root, tmp_path):
+    s = open_dataset("acdc", acdc_root, split="train").load(open_dataset("acdc", acdc_root, split="train").ids[0])
+    graph = build_region_graph(s.image, compute_superpixels(s.image, n_segments=300))
+    save_region_graph(tmp_path / "g.npz", graph)
+    back = load_region_graph(tmp_path / "g.npz")
+    for f in ("labels", "edges", "boundary_length", "color_hist", "texture_hist", "size"):
+        assert np.array_equal(getattr(graph, f), getattr(back, f))
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.npz.*delete it"):
+        load_region_graph(tmp_path / "bad.npz")
+
+
+def test_cache_is_shared_by_superpixel_setting(acdc_root, tmp_path):
+    a = pipeline_config(acdc_root, tmp_path, "a")
+    b = pipeline_config(acdc_root, tmp_path, "b", "propagation.pairwise_weight=0")
+    c = pipeline_config(acdc_root, tmp_path, "c", "propagation.n_segments=800")
+    folder = cache_folder(a, propagation_params(a))
+    assert folder == cache_folder(b, propagation_params(b)) != cache_folder(c, propagation_params(c))
+
+
+def test_cli_run_and_refined_evaluation(finished_run, acdc_root, capsys):
+    reference, tmp = finished_run
+    args = ["run", "--set", f"name=cli", f"output.root={tmp}", f"data.root={acdc_root}", "data.limit=4",
+            "data.val_limit=2", "data.input_size=[48,48]", "model.width=0.125", "train.batch_size=2", "train.steps=2",
+            "train.eval_every=2", "pipeline.rounds=1", "pipeline.finetune_steps=1", "pipeline.workers=1",
+            "propagation.n_segments=400"]
+    assert main(args) == 0
+    assert "pseudo_miou" in capsys.readouterr().out
+    assert main(args) == 2  # exists: asks for --resume
+    assert "--resume" in capsys.readouterr().err
+    assert main(args + ["--resume"]) == 0
+    for method in ("mrf", "densecrf"):
+        assert main(["evaluate", "--run", str(reference / "round2"), "--checkpoint", "last", "--limit", "3",
+                     "--refine", method]) == 0
+        result = json.loads((reference / "round2" / f"eval_val_last_{method}.json").read_text())
+        assert result["refine"] == method and result["images"] == 3
+
+
+def test_figures_of_a_run(finished_run, acdc_root, tmp_path):
+    run_dir, _ = finished_run
+    out = plot_rounds({"run": run_dir}, tmp_path / "rounds.png", "mIoU", {"full": 0.9})
+    assert out.stat().st_size > 1000
+    ds = open_dataset("acdc", acdc_root, split="train")
+    s = ds.load(ds.ids[0])
+    pseudo = pseudo_labels_of(run_dir, s.id)
+    assert list(pseudo) == ["pseudo r0", "pseudo r1", "pseudo r2"]
+    row = {"image": s.image, "scribbles": s.scribble, "superpixels": compute_superpixels(s.image, n_segments=200),
+           **pseudo, "ground truth": s.label}
+    grid = qualitative_grid([row, row], tmp_path / "grid.png", ds.info.palette)
+    from PIL import Image
+
+    with Image.open(grid) as im:
+        assert im.size[0] > im.size[1] > 100
