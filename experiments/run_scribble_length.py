@@ -26,7 +26,7 @@ from tqdm import tqdm
 from scribblesup.config import load_config
 from scribblesup.energy import UNLABELLED
 from scribblesup.io import read_label_png, write_label_png
-from scribblesup.pipeline import run_pipeline
+from scribblesup.pipeline import cache_folder, cache_region_graphs, label_inference, propagation_params, run_pipeline
 from scribblesup.scribbles import sample_seed, shrink_scribbles
 from scribblesup.train import open_split
 
@@ -54,12 +54,26 @@ def write_shrunk(config: dict, ratio: float, folder: Path | None, seed: int = 0)
     return scribbled / total
 
 
+def labels_only_row(base: dict, path: Path, ratio: float, coverage: float, folder: Path | None) -> dict:
+    """Round 0's pseudo labels of the shrunk scribbles, scored; no training."""
+    config = load_config(path, [f"data.scribble_dir={folder}"] if folder else [])
+    params = propagation_params(config)
+    dataset = open_split(config, config["data"]["train_split"])
+    graphs = cache_region_graphs(dataset, cache_folder(config, params), params, config["pipeline"]["workers"])
+    out = Path(base["output"]["root"]) / "scribble_length_labels" / f"{base['name']}_ratio{ratio:g}"
+    result = label_inference(dataset, out, graphs, params, workers=config["pipeline"]["workers"])
+    return {"ratio": ratio, "scribbled_pixels_pct": 100 * coverage, "pseudo_miou": result["pseudo"]["miou"],
+            "score": float("nan"), "score_name": "(not trained)", "run": str(out)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=list(DATA_TAG), required=True)
     ap.add_argument("--schedule", default="cpu")
     ap.add_argument("--ratios", type=float, nargs="+", default=RATIOS)
     ap.add_argument("--rounds", type=int, help="pipeline rounds after round 0 (default: cpu 0, else the config's)")
+    ap.add_argument("--labels-only", action="store_true",
+                    help="round 0's pseudo labels only, no training (pseudo-label quality per length)")
     args = ap.parse_args()
     tag = f"{DATA_TAG[args.dataset]}_{args.schedule}"
     path = Path("experiments/configs") / f"scribblesup_{tag}.yaml"
@@ -67,10 +81,16 @@ def main():
     rounds = args.rounds if args.rounds is not None else (0 if args.schedule == "cpu" else base["pipeline"]["rounds"])
     rows = []
     t_start = time.time()
+    if args.labels_only:
+        rounds = 0
     for ratio in args.ratios:
         main_round0 = Path(base["output"]["root"]) / base["name"] / "round0" / "eval_val_last.json"
         if ratio == 1:
             coverage = write_shrunk(base, 1.0, None)
+            if args.labels_only:
+                rows.append(labels_only_row(base, path, ratio, coverage, None))
+                print(rows[-1], flush=True)
+                continue
             if rounds == 0 and main_round0.is_file():
                 run_dir = main_round0.parent.parent  # round 0 of the main run is exactly this experiment
             else:
@@ -79,6 +99,10 @@ def main():
         else:
             folder = Path(base["output"]["root"]) / "scribbles" / f"{tag}_ratio{ratio:g}"
             coverage = write_shrunk(base, ratio, folder)
+            if args.labels_only:
+                rows.append(labels_only_row(base, path, ratio, coverage, folder))
+                print(rows[-1], flush=True)
+                continue
             run_dir = run_pipeline(load_config(path, [f"name={base['name']}_ratio{ratio:g}", f"pipeline.rounds={rounds}",
                                                       f"data.scribble_dir={folder}"]), resume=True)
         with (run_dir / "rounds.csv").open() as f:
@@ -89,20 +113,22 @@ def main():
         print(rows[-1], flush=True)
 
     results = Path("experiments/results")
-    with (results / f"scribble_length_{tag}.csv").open("w", newline="") as f:
+    suffix = "_labels" if args.labels_only else ""
+    with (results / f"scribble_length_{tag}{suffix}.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     score_name = rows[0]["score_name"]
-    lines = [f"# Scribble length: {args.dataset} ({tag}), after round {rounds}", "",
+    title = "round 0 pseudo labels only (no training)" if args.labels_only else f"after round {rounds}"
+    lines = [f"# Scribble length: {args.dataset} ({tag}), {title}", "",
              f"| length ratio | scribbled pixels (%) | pseudo-label mIoU (train) | validation {score_name} |",
              "|---|---|---|---|"]
     for r in rows:
         label = "click" if r["ratio"] == 0 else f"{r['ratio']:g}"
         lines.append(f"| {label} | {r['scribbled_pixels_pct']:.3f} | {r['pseudo_miou']:.4f} | {r['score']:.4f} |")
     lines += ["", f"Command: `python experiments/run_scribble_length.py --dataset {args.dataset} --schedule "
-              f"{args.schedule}` ({(time.time() - t_start) / 60:.1f} min in the call that wrote this table)."]
-    (results / f"scribble_length_{tag}.md").write_text("\n".join(lines) + "\n")
+              f"{args.schedule}{' --labels-only' if args.labels_only else ''}` ({(time.time() - t_start) / 60:.1f} min in the call that wrote this table)."]
+    (results / f"scribble_length_{tag}{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
     from scribblesup.figures import _pyplot, _save
@@ -111,13 +137,14 @@ def main():
     fig, ax = plt.subplots(figsize=(5, 3.5))
     x = np.arange(len(rows))
     ax.plot(x, [r["pseudo_miou"] for r in rows], "o-", label="pseudo-label mIoU (train)")
-    ax.plot(x, [r["score"] for r in rows], "s-", label=f"validation {score_name}")
+    if not args.labels_only:
+        ax.plot(x, [r["score"] for r in rows], "s-", label=f"validation {score_name}")
     ax.set_xticks(x, ["click" if r["ratio"] == 0 else f"{r['ratio']:g}" for r in rows])
     ax.set(xlabel="scribble length ratio", title=f"{args.dataset}: scribble length (round {rounds})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, results / "figures" / f"scribble_length_{tag}.png")
+    _save(fig, results / "figures" / f"scribble_length_{tag}{suffix}.png")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,18 @@ class DenseCRFParams:
     iterations: int = 5
 
 
+# Chosen by experiments/tune_refinement.py on training subsets (results/tune_refinement_<dataset>.md).
+DATASET_REFINEMENT = {
+    "acdc": {"densecrf": dict(bilateral_sxy=5.0, bilateral_srgb=3.0, bilateral_weight=3.0), "mrf": dict(weight=3.0)},
+    "camvid": {"densecrf": dict(bilateral_sxy=10.0, bilateral_srgb=5.0, bilateral_weight=5.0), "mrf": dict(weight=1.0)},
+}
+
+
+def refinement_options(dataset: str | None, method: str) -> dict:
+    """The measured refinement settings of a dataset (empty: the generic defaults)."""
+    return dict(DATASET_REFINEMENT.get(dataset, {}).get(method, {}))
+
+
 def densecrf(image: np.ndarray, probabilities: np.ndarray, params: DenseCRFParams | None = None) -> np.ndarray:
     """Refined class probabilities (K, H, W) from a fully connected CRF with Gaussian and bilateral kernels.
 

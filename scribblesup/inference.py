@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from .crf import refine as refine_prediction
+from .crf import refinement_options
 from .metrics import ConfusionMatrix, volume_scores
 
 
@@ -63,7 +64,8 @@ def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: 
     """Score a network on a dataset split.
 
     ``refine`` (``densecrf`` or ``mrf``, see :func:`scribblesup.crf.refine`) post-processes
-    each prediction with the image before scoring.
+    each prediction with the image before scoring, with ``refine_options`` or else the
+    dataset's measured settings (:func:`scribblesup.crf.refinement_options`).
 
     Returns the dataset-level confusion summary (per-class IoU, mIoU, pixel and
     mean accuracy) and, for datasets with 3D volumes (ACDC), Dice and HD95 per
@@ -83,7 +85,8 @@ def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: 
         s = dataset.load(sample_id)
         probabilities = predict_probabilities(model, s.image, input_size, device)
         if refine:
-            pred = refine_prediction(s.image, probabilities, refine, **(refine_options or {}))
+            options = refine_options if refine_options is not None else refinement_options(dataset.info.name, refine)
+            pred = refine_prediction(s.image, probabilities, refine, **options)
         else:
             pred = probabilities.argmax(0).astype(np.uint8)
         confusion.update(s.label, pred)

@@ -155,7 +155,7 @@ def test_cache_is_shared_by_superpixel_setting(acdc_root, tmp_path):
 
 def test_cli_run_and_refined_evaluation(finished_run, acdc_root, capsys):
     reference, tmp = finished_run
-    args = ["run", "--set", f"name=cli", f"output.root={tmp}", f"data.root={acdc_root}", "data.limit=4",
+    args = ["run", "--set", "name=cli", f"output.root={tmp}", f"data.root={acdc_root}", "data.limit=4",
             "data.val_limit=2", "data.input_size=[48,48]", "model.width=0.125", "train.batch_size=2", "train.steps=2",
             "train.eval_every=2", "pipeline.rounds=1", "pipeline.finetune_steps=1", "pipeline.workers=1",
             "propagation.n_segments=400"]
