@@ -121,11 +121,12 @@ def main():
     score_name = rows[0]["score_name"]
     title = "round 0 pseudo labels only (no training)" if args.labels_only else f"after round {rounds}"
     lines = [f"# Scribble length: {args.dataset} ({tag}), {title}", "",
-             f"| length ratio | scribbled pixels (%) | pseudo-label mIoU (train) | validation {score_name} |",
-             "|---|---|---|---|"]
+             "| length ratio | scribbled pixels (%) | pseudo-label mIoU (train) |"
+             + ("" if args.labels_only else f" validation {score_name} |"), "|---|---|---|" + ("" if args.labels_only else "---|")]
     for r in rows:
         label = "click" if r["ratio"] == 0 else f"{r['ratio']:g}"
-        lines.append(f"| {label} | {r['scribbled_pixels_pct']:.3f} | {r['pseudo_miou']:.4f} | {r['score']:.4f} |")
+        lines.append(f"| {label} | {r['scribbled_pixels_pct']:.3f} | {r['pseudo_miou']:.4f} |"
+                     + ("" if args.labels_only else f" {r['score']:.4f} |"))
     lines += ["", f"Command: `python experiments/run_scribble_length.py --dataset {args.dataset} --schedule "
               f"{args.schedule}{' --labels-only' if args.labels_only else ''}` ({(time.time() - t_start) / 60:.1f} min in the call that wrote this table)."]
     (results / f"scribble_length_{tag}{suffix}.md").write_text("\n".join(lines) + "\n")
