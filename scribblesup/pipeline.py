@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import logging
 import multiprocessing as mp
 import time
 from collections import deque
@@ -38,7 +37,7 @@ from .io import atomic_path, read_label_png, write_label_png
 from .metrics import ConfusionMatrix
 from .propagation import PropagationParams, default_params, propagate_scribbles
 from .superpixels import RegionGraph, as_float_image, build_region_graph
-from .train import load_run, open_split, train
+from .train import file_logger, load_run, open_split, train
 
 ROUND_FIELDS = ["round", "pseudo_miou", "pseudo_pixel_accuracy", "pseudo_coverage", "val_score", "val_miou",
                 "val_mean_dice", "label_seconds", "train_seconds"]
@@ -224,17 +223,6 @@ def round_config(config: dict, run_dir: Path, k: int) -> dict:
     return c
 
 
-def _logger(run_dir: Path) -> logging.Logger:
-    log = logging.getLogger(f"scribblesup.pipeline.{run_dir}")
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    if not log.handlers:
-        handler = logging.FileHandler(run_dir / "pipeline.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(handler)
-    return log
-
-
 def _write_rounds_csv(run_dir: Path, rounds: int) -> list[dict]:
     rows = []
     for k in range(rounds + 1):
@@ -289,7 +277,7 @@ def run_pipeline(config: dict, resume: bool = False, progress: bool = True,
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(run_dir / "config.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    log = _logger(run_dir)
+    log = file_logger(run_dir / "pipeline.log")
     params = propagation_params(config)
     dataset = open_split(config, config["data"]["train_split"])
     if config["data"]["limit"]:

@@ -142,12 +142,13 @@ def _save(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def _logger(run_dir: Path) -> logging.Logger:
-    log = logging.getLogger(f"scribblesup.train.{run_dir}")
+def file_logger(path: Path) -> logging.Logger:
+    """A logger that appends timestamped lines to ``path`` (one per file, not propagated)."""
+    log = logging.getLogger(f"scribblesup.log.{Path(path).resolve()}")
     log.setLevel(logging.INFO)
     log.propagate = False
     if not log.handlers:
-        handler = logging.FileHandler(run_dir / "train.log")
+        handler = logging.FileHandler(path)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         log.addHandler(handler)
     return log
@@ -194,7 +195,7 @@ def train(config: dict, resume: bool = False, progress: bool = True, stop_after:
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(run_dir / "config.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    log = _logger(run_dir)
+    log = file_logger(run_dir / "train.log")
     device = pick_device(t["device"])
     samples = TrainingSamples(config)
     val = open_split(config, config["data"]["val_split"])
