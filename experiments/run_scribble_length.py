@@ -128,7 +128,8 @@ def main():
         lines.append(f"| {label} | {r['scribbled_pixels_pct']:.3f} | {r['pseudo_miou']:.4f} |"
                      + ("" if args.labels_only else f" {r['score']:.4f} |"))
     lines += ["", f"Command: `python experiments/run_scribble_length.py --dataset {args.dataset} --schedule "
-              f"{args.schedule}{' --labels-only' if args.labels_only else ''}` ({(time.time() - t_start) / 60:.1f} min in the call that wrote this table)."]
+              f"{args.schedule}{' --labels-only' if args.labels_only else ''}"
+              f"{'' if args.ratios == RATIOS else ' --ratios ' + ' '.join(f'{r:g}' for r in args.ratios)}` ({(time.time() - t_start) / 60:.1f} min in the call that wrote this table)."]
     (results / f"scribble_length_{tag}{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
