@@ -27,7 +27,6 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from .crf import refine_labels
@@ -35,9 +34,9 @@ from .energy import UNLABELLED
 from .inference import pick_device, predict_probabilities
 from .io import atomic_path, read_label_png, write_label_png
 from .metrics import ConfusionMatrix
-from .propagation import PropagationParams, default_params, propagate_scribbles
+from .propagation import PropagationParams, default_params, parallel_map, propagate_scribbles
 from .superpixels import RegionGraph, as_float_image, build_region_graph
-from .train import file_logger, load_run, open_split, train
+from .train import load_run, open_run_dir, open_split, train
 
 ROUND_FIELDS = ["round", "pseudo_miou", "pseudo_pixel_accuracy", "pseudo_coverage", "val_score", "val_miou",
                 "val_mean_dice", "label_seconds", "train_seconds"]
@@ -85,14 +84,9 @@ def cache_region_graphs(dataset, folder, params: PropagationParams, workers: int
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     todo = [(dataset, i, folder / f"{i}.npz", params) for i in dataset.ids if not (folder / f"{i}.npz").is_file()]
-    with ExitStack() as stack:
-        if workers > 1 and len(todo) > 1:
-            pool = stack.enter_context(mp.Pool(workers))
-            done = pool.imap_unordered(_cache_one, todo, chunksize=4)
-        else:
-            done = map(_cache_one, todo)
-        for _ in tqdm(done, total=len(todo), desc="superpixels + region graphs", unit="img", disable=not progress):
-            pass
+    for _ in tqdm(parallel_map(_cache_one, todo, workers), total=len(todo), desc="superpixels + region graphs",
+                  unit="img", disable=not progress):
+        pass
     return folder
 
 
@@ -271,13 +265,7 @@ def run_pipeline(config: dict, resume: bool = False, progress: bool = True,
     """
     p = config["pipeline"]
     run_dir = Path(config["output"]["root"]) / config["name"]
-    if (run_dir / "config.yaml").is_file() and not resume:
-        raise FileExistsError(f"{run_dir}: a run is already there; add --resume to continue it, "
-                              "or choose another name (--set name=...)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(run_dir / "config.yaml") as tmp:
-        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    log = file_logger(run_dir / "pipeline.log")
+    log = open_run_dir(run_dir, config, resume, exists_if=run_dir / "config.yaml", log_name="pipeline.log")
     params = propagation_params(config)
     dataset = open_split(config, config["data"]["train_split"])
     if config["data"]["limit"]:

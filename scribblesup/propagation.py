@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -218,6 +217,15 @@ def propagate_scribbles(
     return Propagation(dense, region_labels, graph, energy, expansion, timings)
 
 
+def parallel_map(fn, jobs: list, workers: int = 1, chunksize: int = 4):
+    """Results of ``fn`` over ``jobs`` (in any order), in ``workers`` processes when there is more than one job."""
+    if workers > 1 and len(jobs) > 1:
+        with mp.Pool(workers) as pool:
+            yield from pool.imap_unordered(fn, jobs, chunksize=chunksize)
+    else:
+        yield from map(fn, jobs)
+
+
 def _propagate_one(args):
     dataset, sample_id, out_path, params = args
     sample = dataset.load(sample_id)
@@ -266,15 +274,9 @@ def propagate_dataset(dataset, out_dir, params: PropagationParams | None = None,
     todo = [j for j in jobs if not (j[2].is_file() and not overwrite)]
     confusion = ConfusionMatrix(dataset.info.num_classes)
     scored = 0
-    with ExitStack() as stack:
-        if workers > 1 and len(todo) > 1:
-            pool = stack.enter_context(mp.Pool(workers))
-            computed = pool.imap_unordered(_propagate_one, todo, chunksize=4)
-        else:
-            computed = map(_propagate_one, todo)
-        results = chain(map(_reload_one, done), computed)
-        for labels, label in tqdm(results, total=len(jobs), desc="propagate", unit="img", disable=not progress):
-            if label is not None:
-                confusion.update(label, labels)
-                scored += 1
+    results = chain(map(_reload_one, done), parallel_map(_propagate_one, todo, workers))
+    for labels, label in tqdm(results, total=len(jobs), desc="propagate", unit="img", disable=not progress):
+        if label is not None:
+            confusion.update(label, labels)
+            scored += 1
     return confusion if scored else None

@@ -166,6 +166,20 @@ def _rewrite_csv(path: Path, keep_until: int) -> None:
         w.writerows(rows)
 
 
+def open_run_dir(run_dir: Path, config: dict, resume: bool, exists_if: Path, log_name: str) -> logging.Logger:
+    """Create (or, with ``resume``, reopen) a run folder: write its ``config.yaml``, return its file logger.
+
+    Raises ``FileExistsError`` when ``exists_if`` is there and ``resume`` is not set.
+    """
+    if exists_if.is_file() and not resume:
+        raise FileExistsError(f"{run_dir}: a run is already there; add --resume to continue it, "
+                              "or choose another name (--set name=...)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(run_dir / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+    return file_logger(run_dir / log_name)
+
+
 def train(config: dict, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
     """Train a network as ``config`` says; return the run folder.
 
@@ -189,13 +203,7 @@ def train(config: dict, resume: bool = False, progress: bool = True, stop_after:
     t = config["train"]
     run_dir = Path(config["output"]["root"]) / config["name"]
     last = run_dir / "last.pt"
-    if last.is_file() and not resume:
-        raise FileExistsError(f"{run_dir}: a run is already there; add --resume to continue it, "
-                              "or choose another name (--set name=...)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(run_dir / "config.yaml") as tmp:
-        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    log = file_logger(run_dir / "train.log")
+    log = open_run_dir(run_dir, config, resume, exists_if=last, log_name="train.log")
     device = pick_device(t["device"])
     samples = TrainingSamples(config)
     val = open_split(config, config["data"]["val_split"])
