@@ -8,8 +8,8 @@ The training split's scribbles are shrunk once into runs/scribbles/<data>_ratio<
 scribblesup.scribbles.shrink_scribbles); the pipeline config is experiments/configs/scribblesup_<data>_<schedule>.yaml
 with ``data.scribble_dir`` pointing there. ``--rounds`` (cpu default 0: round 0's graph cut and training only;
 otherwise the config's rounds) keeps the CPU budget. Ratio 1 is the main run's scribbles (the same run folder
-when the rounds agree). Writes experiments/results/scribble_length_<data>_<schedule>.md, .csv and
-figures/scribble_length_<data>_<schedule>.png.
+when it has the rounds asked for). Writes experiments/results/scribble_length_<data>_<schedule>[_round<R>].md, .csv
+and figures/scribble_length_<data>_<schedule>[_round<R>].png (the suffix when ``--rounds`` is not the default).
 """
 
 from __future__ import annotations
@@ -84,15 +84,15 @@ def main():
     if args.labels_only:
         rounds = 0
     for ratio in args.ratios:
-        main_round0 = Path(base["output"]["root"]) / base["name"] / "round0" / "eval_val_last.json"
+        main_dir = Path(base["output"]["root"]) / base["name"]
         if ratio == 1:
             coverage = write_shrunk(base, 1.0, None)
             if args.labels_only:
                 rows.append(labels_only_row(base, path, ratio, coverage, None))
                 print(rows[-1], flush=True)
                 continue
-            if rounds == 0 and main_round0.is_file():
-                run_dir = main_round0.parent.parent  # round 0 of the main run is exactly this experiment
+            if (main_dir / f"round{rounds}" / "eval_val_last.json").is_file():
+                run_dir = main_dir  # the main run's first rounds are exactly this experiment
             else:
                 run_dir = run_pipeline(load_config(path, [f"name={base['name']}_ratio1", f"pipeline.rounds={rounds}"]),
                                        resume=True)
@@ -113,7 +113,8 @@ def main():
         print(rows[-1], flush=True)
 
     results = Path("experiments/results")
-    suffix = "_labels" if args.labels_only else ""
+    default_rounds = 0 if args.schedule == "cpu" else base["pipeline"]["rounds"]
+    suffix = "_labels" if args.labels_only else ("" if rounds == default_rounds else f"_round{rounds}")
     with (results / f"scribble_length_{tag}{suffix}.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, list(rows[0]))
         w.writeheader()
@@ -129,6 +130,7 @@ def main():
                      + ("" if args.labels_only else f" {r['score']:.4f} |"))
     lines += ["", f"Command: `python experiments/run_scribble_length.py --dataset {args.dataset} --schedule "
               f"{args.schedule}{' --labels-only' if args.labels_only else ''}"
+              f"{'' if args.rounds is None else f' --rounds {args.rounds}'}"
               f"{'' if args.ratios == RATIOS else ' --ratios ' + ' '.join(f'{r:g}' for r in args.ratios)}` ({(time.time() - t_start) / 60:.1f} min in the call that wrote this table)."]
     (results / f"scribble_length_{tag}{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
