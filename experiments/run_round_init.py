@@ -37,6 +37,16 @@ def link_tree(src: Path, dst: Path) -> None:
         shutil.copytree(src, dst, copy_function=os.link)
 
 
+def seed_run(main_dir: Path, run_dir: Path, labels_of: dict[int, int]) -> None:
+    """Start ``run_dir`` with the main run's round 0 and, for each round k, round ``labels_of[k]``'s pseudo labels."""
+    link_tree(main_dir / "round0", run_dir / "round0")
+    for k, source in labels_of.items():
+        (run_dir / f"round{k}").mkdir(parents=True, exist_ok=True)
+        link_tree(main_dir / f"round{source}" / "pseudo", run_dir / f"round{k}" / "pseudo")
+        if not (run_dir / f"round{k}" / "labels.json").exists():
+            os.link(main_dir / f"round{source}" / "labels.json", run_dir / f"round{k}" / "labels.json")
+
+
 def round_rows(run_dir: Path, rounds: int, steps: list[int]) -> list[dict]:
     with (run_dir / "rounds.csv").open() as f:
         rows = list(csv.DictReader(f))[: rounds + 1]
@@ -67,22 +77,13 @@ def main():
                             resume=True)
     scratch_name = f"{base['name']}_scratch"
     scratch_dir = Path(base["output"]["root"]) / scratch_name
-    link_tree(main_dir / "round0", scratch_dir / "round0")
-    (scratch_dir / "round1").mkdir(parents=True, exist_ok=True)
-    link_tree(main_dir / "round1" / "pseudo", scratch_dir / "round1" / "pseudo")
-    if not (scratch_dir / "round1" / "labels.json").exists():
-        os.link(main_dir / "round1" / "labels.json", scratch_dir / "round1" / "labels.json")
+    seed_run(main_dir, scratch_dir, {1: 1})  # round 1's labels come from round 0's network: the same for both
     run_pipeline(load_config(path, [f"name={scratch_name}", "pipeline.init=scratch", f"pipeline.rounds={rounds}"]),
                  resume=True)
     main_rounds = base["pipeline"]["rounds"]
     same_name = f"{base['name']}_samelabels"
     same_dir = Path(base["output"]["root"]) / same_name
-    link_tree(main_dir / "round0", same_dir / "round0")
-    for k in range(1, main_rounds + 1):
-        (same_dir / f"round{k}").mkdir(parents=True, exist_ok=True)
-        link_tree(main_dir / "round0" / "pseudo", same_dir / f"round{k}" / "pseudo")
-        if not (same_dir / f"round{k}" / "labels.json").exists():
-            os.link(main_dir / "round0" / "labels.json", same_dir / f"round{k}" / "labels.json")
+    seed_run(main_dir, same_dir, {k: 0 for k in range(1, main_rounds + 1)})
     run_pipeline(load_config(path, [f"name={same_name}", f"pipeline.rounds={main_rounds}"]), resume=True)
 
     steps0 = base["train"]["steps"]
