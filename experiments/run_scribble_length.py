@@ -78,33 +78,25 @@ def main():
     tag = f"{DATA_TAG[args.dataset]}_{args.schedule}"
     path = Path("experiments/configs") / f"scribblesup_{tag}.yaml"
     base = load_config(path)
-    rounds = args.rounds if args.rounds is not None else (0 if args.schedule == "cpu" else base["pipeline"]["rounds"])
+    default_rounds = 0 if args.schedule == "cpu" else base["pipeline"]["rounds"]
+    rounds = 0 if args.labels_only else (args.rounds if args.rounds is not None else default_rounds)
     rows = []
     t_start = time.time()
-    if args.labels_only:
-        rounds = 0
+    main_dir = Path(base["output"]["root"]) / base["name"]
     for ratio in args.ratios:
-        main_dir = Path(base["output"]["root"]) / base["name"]
-        if ratio == 1:
-            coverage = write_shrunk(base, 1.0, None)
-            if args.labels_only:
-                rows.append(labels_only_row(base, path, ratio, coverage, None))
-                print(rows[-1], flush=True)
-                continue
-            if (main_dir / f"round{rounds}" / "eval_val_last.json").is_file():
-                run_dir = main_dir  # the main run's first rounds are exactly this experiment
-            else:
-                run_dir = run_pipeline(load_config(path, [f"name={base['name']}_ratio1", f"pipeline.rounds={rounds}"]),
-                                       resume=True)
+        # ratio 1: the dataset's own scribbles (no folder); otherwise shrunk once into runs/scribbles/
+        folder = None if ratio == 1 else Path(base["output"]["root"]) / "scribbles" / f"{tag}_ratio{ratio:g}"
+        coverage = write_shrunk(base, ratio, folder)
+        if args.labels_only:
+            rows.append(labels_only_row(base, path, ratio, coverage, folder))
+            print(rows[-1], flush=True)
+            continue
+        if folder is None and (main_dir / f"round{rounds}" / "eval_val_last.json").is_file():
+            run_dir = main_dir  # the main run's first rounds are exactly this experiment
         else:
-            folder = Path(base["output"]["root"]) / "scribbles" / f"{tag}_ratio{ratio:g}"
-            coverage = write_shrunk(base, ratio, folder)
-            if args.labels_only:
-                rows.append(labels_only_row(base, path, ratio, coverage, folder))
-                print(rows[-1], flush=True)
-                continue
-            run_dir = run_pipeline(load_config(path, [f"name={base['name']}_ratio{ratio:g}", f"pipeline.rounds={rounds}",
-                                                      f"data.scribble_dir={folder}"]), resume=True)
+            overrides = [f"name={base['name']}_ratio{ratio:g}", f"pipeline.rounds={rounds}"]
+            run_dir = run_pipeline(load_config(path, overrides + ([f"data.scribble_dir={folder}"] if folder else [])),
+                                   resume=True)
         with (run_dir / "rounds.csv").open() as f:
             last = [r for r in csv.DictReader(f)][rounds]
         ev = json.loads((run_dir / f"round{rounds}" / "eval_val_last.json").read_text())
@@ -113,7 +105,6 @@ def main():
         print(rows[-1], flush=True)
 
     results = Path("experiments/results")
-    default_rounds = 0 if args.schedule == "cpu" else base["pipeline"]["rounds"]
     suffix = "_labels" if args.labels_only else ("" if rounds == default_rounds else f"_round{rounds}")
     with (results / f"scribble_length_{tag}{suffix}.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, list(rows[0]))
