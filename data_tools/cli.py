@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from scribblesup.conventions import UNLABELLED
 from scribblesup.datasets import DATASETS, open_dataset
 from scribblesup.io import read_label_png, write_label_png
-from scribblesup.scribbles import read_scribble_xml, sample_seed, shrink_scribbles, synthesize_scribbles
+from scribblesup.datasets.voc import read_scribble_xml
+from scribblesup.scribbles import sample_seed, shrink_scribbles, synthesize_scribbles
 
 PNG = "*.png"
 
@@ -27,8 +29,7 @@ def _png_files(folder: Path, what: str) -> list:
 
 
 def _open(args):
-    options = {"fold": args.fold} if args.dataset == "acdc" else {}
-    return open_dataset(args.dataset, args.root, split=args.split, **options)
+    return open_dataset(args.dataset, args.root, split=args.split, fold=args.fold)
 
 
 def cmd_synthesize(args) -> int:
@@ -41,7 +42,7 @@ def cmd_synthesize(args) -> int:
             continue
         label = read_label_png(path)
         if args.void is not None:
-            label = np.where(label == args.void, 255, label).astype(np.uint8)
+            label = np.where(label == args.void, UNLABELLED, label).astype(np.uint8)
         scribble = synthesize_scribbles(label, seed=sample_seed(args.seed, path.stem),
                                         region_fraction=args.region_fraction, margin=args.margin, prune=args.prune,
                                         min_area=args.min_area, width=args.width)
@@ -92,7 +93,7 @@ def cmd_check(args) -> int:
         except (OSError, ValueError, KeyError) as exc:
             problems.append(f"{sample_id}: {exc}")
             continue
-        marked = s.scribble != 255
+        marked = s.scribble != UNLABELLED
         bad = np.unique(s.scribble[marked & (s.scribble >= k)])
         if bad.size:
             problems.append(f"{sample_id}: scribble class ids {bad.tolist()} beyond {k} classes")
@@ -102,10 +103,10 @@ def cmd_check(args) -> int:
         pixels += marked.size
         if s.label is not None:
             with_label += 1
-            bad = np.unique(s.label[(s.label != 255) & (s.label >= k)])
+            bad = np.unique(s.label[(s.label != UNLABELLED) & (s.label >= k)])
             if bad.size:
                 problems.append(f"{sample_id}: label class ids {bad.tolist()} beyond {k} classes")
-            both = marked & (s.label != 255)
+            both = marked & (s.label != UNLABELLED)
             agree += int((s.scribble[both] == s.label[both]).sum())
             marked_gt += int(both.sum())
     print(f"{args.dataset} {args.split}: {len(ds)} samples, {with_label} with ground truth, {k} classes")

@@ -26,7 +26,7 @@ from scribblesup.inference import predict_probabilities
 from scribblesup.io import read_label_png
 from scribblesup.metrics import ConfusionMatrix
 from scribblesup.pipeline import cache_folder, load_region_graph, propagation_params
-from scribblesup.superpixels import as_float_image
+from scribblesup.conventions import as_float_image
 from scribblesup.train import load_run, open_split
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from scribblesup.config import load_config
-from scribblesup.energy import UNLABELLED
+from scribblesup.conventions import UNLABELLED
 from scribblesup.io import read_label_png, write_label_png
 from scribblesup.pipeline import cache_folder, cache_region_graphs, label_inference, propagation_params, run_pipeline
 from scribblesup.scribbles import sample_seed, shrink_scribbles

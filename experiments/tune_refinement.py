@@ -22,7 +22,7 @@ from scribblesup.crf import DenseCRFParams, densecrf
 from scribblesup.graphcut import grid_mrf, probability_unary
 from scribblesup.inference import predict_probabilities
 from scribblesup.metrics import ConfusionMatrix
-from scribblesup.superpixels import as_float_image
+from scribblesup.conventions import as_float_image
 from scribblesup.train import load_run, open_split
 
 SXY = [5, 10, 20, 40]

@@ -4,67 +4,71 @@ from __future__ import annotations
 
 import argparse
 import sys
+import typing
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
+from .conventions import UNLABELLED
 from .propagation import PropagationParams, default_params
 
 
-def _add_propagation_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("propagation (defaults measured on the training splits, see README)")
-    g.add_argument("--superpixels", dest="superpixel_method", choices=["slic", "felzenszwalb"], default=None)
-    g.add_argument("--n-segments", type=int, default=None, help="approximate number of SLIC superpixels")
-    g.add_argument("--compactness", type=float, default=None, help="SLIC compactness")
-    g.add_argument("--fh-scale", type=float, default=None, help="Felzenszwalb scale")
-    g.add_argument("--pairwise-weight", type=float, default=None, help="lambda of the pairwise term (0 disables it)")
-    g.add_argument("--delta-color", type=float, default=None)
-    g.add_argument("--delta-texture", type=float, default=None)
-    g.add_argument("--no-boundary-length", dest="use_boundary_length", action="store_false", default=None,
-                   help="do not scale pairwise weights by shared boundary length")
+def add_propagation_options(p: argparse.ArgumentParser) -> None:
+    """One option per field of :class:`PropagationParams` (default None: the dataset's measured value)."""
+    g = p.add_argument_group("propagation (default: the dataset's measured values, see docs/method.md)")
+    hints = typing.get_type_hints(PropagationParams)
+    for f in fields(PropagationParams):
+        flag = f.metadata.get("cli", "--" + f.name.replace("_", "-"))
+        hint = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
+        kind = hint[0]
+        helptext = f.metadata.get("help", "")
+        if kind is bool:
+            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
+        else:
+            g.add_argument(flag, dest=f.name, type=kind, default=None, choices=f.metadata.get("choices"),
+                           help=helptext)
 
 
-def _params(args, dataset: str | None) -> PropagationParams:
-    overrides = {}
-    for name in PropagationParams.__dataclass_fields__:
-        v = getattr(args, name, None)
-        if v is not None:
-            overrides[name] = v
+def propagation_params(args, dataset: str | None) -> PropagationParams:
+    """The dataset's measured parameters with the options given on the command line."""
+    overrides = {f.name: getattr(args, f.name) for f in fields(PropagationParams) if getattr(args, f.name, None) is not None}
     return default_params(dataset, **overrides)
 
 
 def _cmd_propagate(args) -> int:
     from .datasets import DATASETS, open_dataset
-    from .io import overlay, read_image, read_label_png, write_image, write_label_png
-    from .propagation import propagate_dataset, propagate_scribbles
+    from .io import check_outputs, overlay, read_image, read_label_png, write_image, write_label_png
+    from .labelling import label_dataset
+    from .propagation import propagate_scribbles
 
-    params = _params(args, args.dataset)
+    params = propagation_params(args, args.dataset)
     if args.root is not None:
         if args.dataset is None:
-            raise SystemExit("error: --root needs --dataset (one of: " + ", ".join(DATASETS) + ")")
+            raise ValueError("--root needs --dataset (one of: " + ", ".join(DATASETS) + ")")
         if args.out is None:
-            raise SystemExit("error: --dataset mode needs --out DIR")
-        options = {"fold": args.fold} if args.dataset == "acdc" else {}
-        if args.scribbles is not None:
-            if args.dataset not in ("camvid", "voc"):
-                raise SystemExit("error: --scribbles applies to camvid and voc (ACDC and folder datasets hold their own)")
-            options["scribble_dir"] = args.scribbles
-        dataset = open_dataset(args.dataset, args.root, split=args.split, **options)
-        if args.limit:
-            dataset.ids = dataset.ids[: args.limit]
-        confusion = propagate_dataset(dataset, args.out, params, workers=args.workers, overwrite=args.overwrite)
+            raise ValueError("--dataset mode needs --out DIR")
+        dataset = open_dataset(args.dataset, args.root, split=args.split, fold=args.fold, scribble_dir=args.scribbles,
+                               limit=args.limit)
+        check_outputs([args.out], [args.root] + ([args.scribbles] if args.scribbles else []))
+        record = {"dataset": args.dataset, "root": str(Path(args.root).resolve()), "split": args.split,
+                  "fold": (args.fold or 1) if args.dataset == "acdc" else None,
+                  "scribbles": str(Path(args.scribbles).resolve()) if args.scribbles else None,
+                  "params": params.to_dict()}
+        result = label_dataset(dataset, args.out, params, workers=args.workers, overwrite=args.overwrite,
+                               record=record)
         print(f"wrote {len(dataset)} pseudo labels to {args.out}")
-        if confusion is not None:
-            names = dataset.info.class_names
+        if result.confusion is not None:
             print("pseudo-label IoU against ground truth:")
-            for name, v in zip(names, confusion.iou):
+            for name, v in zip(dataset.info.class_names, result.confusion.iou):
                 print(f"  {name:<12} {v:.4f}")
-            print(f"  mIoU         {confusion.miou:.4f}")
-            print(f"  pixel acc.   {confusion.pixel_accuracy:.4f}")
+            print(f"  mIoU         {result.confusion.miou:.4f}")
+            print(f"  pixel acc.   {result.confusion.pixel_accuracy:.4f}")
         return 0
 
     if args.image is None or args.scribble is None or args.output is None:
-        raise SystemExit("error: give IMAGE SCRIBBLE -o LABELS.png, or --dataset NAME --root DIR --out DIR")
+        raise ValueError("give IMAGE SCRIBBLE -o LABELS.png, or --dataset NAME --root DIR --out DIR")
+    check_outputs([args.output] + ([args.overlay] if args.overlay else []), [args.image, args.scribble])
     info = getattr(DATASETS[args.dataset], "info", None) if args.dataset else None  # a folder's classes live in it
     colors = info.palette if info else None
     image = read_image(args.image)
@@ -74,14 +78,14 @@ def _cmd_propagate(args) -> int:
     elif info:
         num_classes = info.num_classes
     else:
-        labelled = scribble[scribble != 255]
+        labelled = scribble[scribble != UNLABELLED]
         if labelled.size == 0:
             raise ValueError(f"{args.scribble}: scribble has no labelled pixel (all 255)")
         num_classes = int(labelled.max()) + 1
     try:
         result = propagate_scribbles(image, scribble, num_classes, params)
     except ValueError as exc:
-        raise ValueError(f"{args.scribble}: {exc}") from exc
+        raise ValueError(f"{args.image} + {args.scribble}: {exc}") from None
     picture = overlay(image, result.labels, colors, scribble=scribble) if args.overlay else None
     write_label_png(args.output, result.labels, colors)
     if picture is not None:
@@ -90,6 +94,16 @@ def _cmd_propagate(args) -> int:
     print(f"wrote {args.output}: {result.graph.n_regions} superpixels, "
           f"class pixel counts {dict((i, int(c)) for i, c in enumerate(counts) if c)}")
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,19 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scribbles", type=Path,
                    help="CamVid: folder of scribble PNGs (default: synthesised on the fly); "
                    "VOC: folder of PASCAL-Scribble XML or PNG files (default: found under --root)")
-    p.add_argument("--fold", type=int, default=1, help="ACDC fold 1..5 (default 1)")
+    p.add_argument("--fold", type=int, default=None, help="ACDC fold 1..5 (default 1)")
     p.add_argument("--out", type=Path, help="output folder for --dataset mode")
-    p.add_argument("--workers", type=int, default=1, help="processes for --dataset mode")
-    p.add_argument("--limit", type=int, help="only the first N samples of the split (a quick look)")
+    p.add_argument("--workers", type=_positive, default=1, help="processes for --dataset mode")
+    p.add_argument("--limit", type=_positive, help="only the first N samples of the split (a quick look)")
     p.add_argument("--overwrite", action="store_true", help="recompute outputs that exist (default: resume)")
-    _add_propagation_options(p)
+    add_propagation_options(p)
     p.set_defaults(func=_cmd_propagate)
 
     t = sub.add_parser("train", help="train a network (full, scribble/pCE or pseudo-label supervision)",
                        description="Train as a YAML config says; --set key.sub=value overrides it "
                        "(e.g. --set train.steps=100 data.supervision=scribble).")
     t.add_argument("--config", type=Path, help="YAML config (default: the built-in defaults)")
-    t.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    t.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE",
+                   help="config overrides (repeatable; all of them apply)")
     t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     t.set_defaults(func=_cmd_train)
 
@@ -137,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "Writes <output.root>/<name>/rounds.csv (pseudo-label quality and validation score per round), "
                        "the pseudo labels of every round, and one training run folder per round.")
     u.add_argument("--config", type=Path, help="YAML config (e.g. experiments/configs/scribblesup_acdc-fold1_cpu.yaml)")
-    u.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="config overrides (e.g. pipeline.rounds=1)")
+    u.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE",
+                   help="config overrides (e.g. pipeline.rounds=1; repeatable)")
     u.add_argument("--resume", action="store_true", help="continue a killed run where it stopped")
     u.set_defaults(func=_cmd_run)
 
@@ -145,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--run", type=Path, required=True, help="run folder")
     e.add_argument("--split", help="default: the config's validation split")
     e.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    e.add_argument("--limit", type=int, help="first N images only")
+    e.add_argument("--limit", type=_positive, help="first N images only")
     e.add_argument("--refine", choices=["densecrf", "mrf"],
                    help="post-process predictions: fully connected CRF (needs pydensecrf2) or grid MRF")
     e.set_defaults(func=_cmd_evaluate)
@@ -170,68 +186,72 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_train(args) -> int:
     from .config import load_config
+    from .runs import RunDir
     from .train import train
 
     config = load_config(args.config, args.set or ())
-    run_dir = train(config, resume=args.resume)
-    print(f"run folder: {run_dir}")
-    print((run_dir / f"eval_{config['data']['val_split']}_last.md").read_text())
+    run = RunDir(train(config, resume=args.resume))
+    print(f"run folder: {run.path}")
+    print(run.evaluation(config.data.val_split, "last", suffix=".md").read_text())
     return 0
 
 
 def _cmd_run(args) -> int:
     from .config import load_config
     from .pipeline import run_pipeline
+    from .runs import RunDir
 
     config = load_config(args.config, args.set or ())
-    run_dir = run_pipeline(config, resume=args.resume)
-    print(f"run folder: {run_dir}")
-    print((run_dir / "rounds.csv").read_text())
+    run = RunDir(run_pipeline(config, resume=args.resume))
+    print(f"run folder: {run.path}")
+    print(run.rounds_csv.read_text())
     return 0
 
 
 def _cmd_evaluate(args) -> int:
-    import json
-
+    from .datasets import open_split
     from .inference import evaluate_model, format_report
-    from .train import load_run, open_split
+    from .runs import RunDir, load_run, write_json
 
-    model, config, _ = load_run(args.run, args.checkpoint)
-    split = args.split or config["data"]["val_split"]
-    ds = open_split(config, split)
+    run = RunDir(args.run)
+    model, config, _ = load_run(run.path, args.checkpoint)
+    split = args.split or config.data.val_split
+    ds = open_split(config.data, split)
     ids = ds.ids[: args.limit] if args.limit else None
-    result = evaluate_model(model, ds, config["data"]["input_size"], ids=ids, progress=True, refine=args.refine)
-    stem = args.run / f"eval_{split}_{args.checkpoint}{'_' + args.refine if args.refine else ''}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    result = evaluate_model(model, ds, config.data.input_size, ids=ids, progress=True, refine=args.refine)
+    write_json(run.evaluation(split, args.checkpoint, args.refine), result)
     refined = f", refined by {args.refine}" if args.refine else ""
-    report = format_report(result, f"{config['name']}: {split}, {args.checkpoint} checkpoint{refined}")
-    stem.with_suffix(".md").write_text(report)
+    report = format_report(result, f"{config.name}: {split}, {args.checkpoint} checkpoint{refined}")
+    run.evaluation(split, args.checkpoint, args.refine, suffix=".md").write_text(report)
     print(report)
-    print(f"wrote {stem}.md and .json")
+    print(f"wrote {run.evaluation(split, args.checkpoint, args.refine, suffix='.md')} and .json")
     return 0
 
 
 def _cmd_predict(args) -> int:
-    from .datasets.folder import IMAGE_SUFFIXES
     from tqdm import tqdm
 
+    from .datasets.folder import IMAGE_SUFFIXES
     from .inference import predict_probabilities
-    from .io import atomic_path, read_image, write_label_png
-    from .train import load_run
+    from .io import atomic_path, check_outputs, read_image, write_label_png
+    from .runs import load_run
 
     model, config, info = load_run(args.run, args.checkpoint)
     files = []
     for p in args.inputs:
         if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            files += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
         else:
             files.append(p)
     if not files:
         raise FileNotFoundError(f"{', '.join(map(str, args.inputs))}: no images")
-    for path in tqdm(files, desc="predict", unit="img"):
+    outputs = [args.output / f"{path.stem}.png" for path in files]
+    probability_files = [args.output / f"{path.stem}_prob.npy" for path in files] if args.probabilities else []
+    check_outputs(outputs + probability_files, files)
+    for path, out in tqdm(list(zip(files, outputs)), desc="predict", unit="img"):
         image = read_image(path)
-        probs = predict_probabilities(model, image, config["data"]["input_size"])
-        write_label_png(args.output / f"{path.stem}.png", probs.argmax(0).astype(np.uint8), info.palette)
+        probs = predict_probabilities(model, image, config.data.input_size)
+        write_label_png(out, probs.argmax(0).astype(np.uint8), info.palette)
         if args.probabilities:
             with atomic_path(args.output / f"{path.stem}_prob.npy") as tmp:
                 np.save(tmp, probs.astype(np.float16))
@@ -253,6 +273,10 @@ def main(argv=None) -> int:
         return args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # permissions, a folder where a file was expected, a full disk ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)

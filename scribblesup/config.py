@@ -1,82 +1,200 @@
-"""Experiment configuration: one YAML file per experiment, overridable with ``key.sub=value``."""
+"""Experiment configuration: one YAML file per experiment, parsed once into typed, validated dataclasses.
+
+A config file has the sections ``data``, ``model``, ``augment``, ``train``, ``propagation``, ``pipeline`` and
+``output`` (any may be left out: the defaults below fill it) and an optional ``name``. A ``base:`` key names
+another config file (relative to this one) whose values this file overrides, section by section, as
+mmsegmentation's ``_base_`` does. ``key.sub=value`` overrides (``--set``) apply last.
+
+Every value is checked when the config is loaded, before anything is written: unknown keys, wrong types and
+out-of-range values are errors that name the file (or the ``--set`` text) and the key.
+
+Examples
+--------
+>>> c = load_config(None, ["train.steps=10", "data.dataset=camvid"])
+>>> c.train.steps, c.data.dataset, c.name
+(10, 'camvid', 'run')
+>>> load_config(None, ["train.steps=0"])
+Traceback (most recent call last):
+...
+ValueError: --set train.steps=0: train.steps must be >= 1, got 0
+"""
 
 from __future__ import annotations
 
 import copy
+import typing
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
 from pathlib import Path
 
 import yaml
 
-DEFAULTS = {
-    "name": None,  # run folder name; default: the config file's stem
-    "data": {
-        "dataset": "acdc",
-        "root": "../shared/data/ACDC",
-        "fold": 1,
-        "train_split": "train",
-        "val_split": "val",
-        "supervision": "full",  # full | scribble (partial cross-entropy) | pseudo
-        "pseudo_dir": None,  # folder of <id>.png pseudo labels, for supervision: pseudo
-        "scribble_dir": None,  # CamVid / VOC: scribble PNGs instead of the adapter's default
-        "input_size": [128, 128],  # (H, W) the network sees, in training and inference
-        "limit": None,  # first N training samples (quick runs, tests)
-        "val_limit": None,
-    },
-    "model": {"name": "unet", "width": 0.25, "pretrained": None, "options": {}},
-    "augment": {"flip": True, "scale": [0.8, 1.2], "rotate": 0.0},
-    "train": {
-        "steps": 2000,
-        "batch_size": 8,
-        "optimizer": "adamw",  # adamw | sgd
-        "lr": 1e-3,
-        "momentum": 0.9,
-        "weight_decay": 1e-4,
-        "poly_power": 0.9,
-        "seed": 0,
-        "eval_every": 500,
-        "checkpoint_every": 100,
-        "log_every": 20,
-        "amp": True,  # mixed precision, CUDA only
-        "device": "auto",  # auto | cpu | cuda | mps
-        "init_from": None,  # a checkpoint (.pt of a run) whose model weights start training: fine-tuning
-    },
-    # scribble propagation (graph cut); null = the dataset's measured default (scribblesup.propagation)
-    "propagation": {
-        "superpixel_method": None,  # slic | felzenszwalb
-        "n_segments": None,
-        "compactness": None,
-        "fh_scale": None,
-        "pairwise_weight": None,  # 0 = no pairwise term
-        "delta_color": None,
-        "delta_texture": None,
-        "use_boundary_length": None,
-        "network_weight": None,  # lambda of the network unary -log P in rounds 1..R
-        "max_cycles": None,
-    },
-    # `scribblesup run`: alternating label inference (graph cut) and training
-    "pipeline": {
-        "rounds": 3,  # rounds after round 0: R
-        "init": "finetune",  # rounds 1..R start from the previous round's network (finetune) or anew (scratch)
-        "finetune_steps": None,  # training steps of rounds 1..R when fine-tuning (default: train.steps)
-        "finetune_lr": None,  # their peak learning rate (default: train.lr)
-        "refine_pseudo": None,  # null | densecrf | mrf: refine pseudo labels after each graph cut
-        "workers": 2,  # processes for superpixels and graph cuts
-        "cache_dir": None,  # superpixel / region-graph cache (default: <output.root>/cache)
-    },
-    "output": {"root": "runs"},
-}
+from .propagation import PropagationParams
+from .validation import check_value
+
+SUPERVISIONS = ("full", "scribble", "pseudo")
 
 
-def _merge(base: dict, update: dict, path: str, source: str) -> dict:
+def _f(default, **rules):
+    """A dataclass field with validation ``rules``: ``min``, ``gt`` (strictly greater), ``max``, ``choices``,
+    ``length`` (of a list)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=rules)
+    return field(default=default, metadata=rules)
+
+
+@dataclass
+class DataConfig:
+    dataset: str = _f("acdc", choices=("acdc", "camvid", "voc", "folder"))
+    root: str = "../shared/data/ACDC"
+    fold: int = _f(1, min=1, max=5)  # ACDC only
+    train_split: str = "train"
+    val_split: str = "val"
+    supervision: str = _f("full", choices=SUPERVISIONS)  # full | scribble (partial cross-entropy) | pseudo
+    pseudo_dir: str | None = None  # folder of <id>.png pseudo labels, for supervision: pseudo
+    scribble_dir: str | None = None  # scribble PNGs instead of the adapter's own (training split)
+    input_size: list[int] = _f([128, 128], length=2, min=8)  # (H, W) the network sees
+    limit: int | None = _f(None, min=1)  # first N training samples (quick runs, tests)
+    val_limit: int | None = _f(None, min=1)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "unet"
+    width: float = _f(0.25, gt=0)
+    pretrained: str | None = None
+    options: dict = _f({})
+
+
+@dataclass
+class AugmentConfig:
+    flip: bool = True
+    scale: list[float] | None = _f([0.8, 1.2], length=2, gt=0)
+    rotate: float = _f(0.0, min=0)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = _f(2000, min=1)
+    batch_size: int = _f(8, min=1)
+    optimizer: str = _f("adamw", choices=("adamw", "sgd"))
+    lr: float = _f(1e-3, gt=0)
+    momentum: float = _f(0.9, min=0)
+    weight_decay: float = _f(1e-4, min=0)
+    poly_power: float = _f(0.9, min=0)
+    seed: int = _f(0, min=0)
+    eval_every: int = _f(500, min=1)
+    checkpoint_every: int = _f(100, min=1)
+    log_every: int = _f(20, min=1)
+    amp: bool = True  # mixed precision, CUDA only
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    init_from: str | None = None  # a checkpoint (.pt of a run) whose model weights start training: fine-tuning
+
+
+def _propagation_section():
+    """``propagation``: every field of :class:`PropagationParams`, optional (None = the dataset's default).
+
+    Derived from the dataclass, so the list of options is written once.
+    """
+    hints = typing.get_type_hints(PropagationParams)
+    return make_dataclass("PropagationConfig", [
+        (f.name, hints[f.name] | None, field(default=None, metadata=f.metadata)) for f in fields(PropagationParams)
+    ])
+
+
+PropagationConfig = _propagation_section()
+
+
+@dataclass
+class PipelineConfig:
+    rounds: int = _f(3, min=0)  # rounds after round 0: R
+    init: str = _f("finetune", choices=("finetune", "scratch"))  # rounds 1..R from the previous network or anew
+    finetune_steps: int | None = _f(None, min=1)  # steps of rounds 1..R when fine-tuning (default: train.steps)
+    finetune_lr: float | None = _f(None, gt=0)  # their peak learning rate (default: train.lr)
+    refine_pseudo: str | None = _f(None, choices=("densecrf", "mrf"))  # refine pseudo labels after each graph cut
+    workers: int = _f(2, min=1)  # processes for superpixels and graph cuts
+    cache_dir: str | None = None  # superpixel / region-graph cache (default: <output.root>/cache)
+
+
+@dataclass
+class OutputConfig:
+    root: str = "runs"
+
+
+@dataclass
+class Config:
+    """A whole experiment: see the module docstring. ``name`` is the run folder's name under ``output.root``."""
+
+    name: str | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    propagation: PropagationConfig = field(default_factory=PropagationConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict:
+        """Plain nested dict (YAML- and checkpoint-safe)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config", check: bool = True) -> "Config":
+        """Validate a nested dict (e.g. a YAML file's content over the defaults) into a ``Config``.
+
+        ``check=False`` checks each value but not the rules that tie values together (:meth:`check`).
+        """
+        config = _build(cls, data, "", source)
+        if check:
+            config.check(source)
+        return config
+
+    def check(self, source: str = "config") -> None:
+        """Rules that tie several values together."""
+        if self.data.supervision == "pseudo" and not self.data.pseudo_dir:
+            raise ValueError(f"{source}: data.supervision: pseudo needs data.pseudo_dir "
+                             "(a folder of <id>.png pseudo labels)")
+
+    def run_dir(self) -> Path:
+        """The run folder this config writes: ``output.root/name``."""
+        return Path(self.output.root) / self.name
+
+    def propagation_params(self) -> PropagationParams:
+        """The dataset's measured propagation defaults with this config's ``propagation`` overrides."""
+        from .propagation import default_params
+
+        overrides = {k: v for k, v in asdict(self.propagation).items() if v is not None}
+        return default_params(self.data.dataset, **overrides)
+
+
+def _build(cls, data, path: str, source: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: {path.rstrip('.') or 'a config'} must be a mapping of keys to values")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        raise ValueError(f"{source}: unknown config key {path + str(unknown[0])!r}; valid here: {', '.join(known)}")
+    values = {}
+    for name, f in known.items():
+        if name not in data:
+            continue
+        hint = hints[name]
+        if isinstance(hint, type) and hasattr(hint, "__dataclass_fields__"):
+            values[name] = _build(hint, data[name], f"{path}{name}.", source)
+        else:
+            try:
+                values[name] = check_value(data[name], hint, path + name, dict(f.metadata))
+            except ValueError as exc:
+                raise ValueError(f"{source}: {exc}") from None
+    return cls(**values)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    """``update`` over ``base``, section by section (``model.options`` and lists are replaced whole)."""
     out = copy.deepcopy(base)
     for key, value in update.items():
-        where = f"{path}{key}"
-        if key not in base:
-            raise ValueError(f"{source}: unknown config key {where!r}; valid here: {', '.join(base)}")
-        if isinstance(base[key], dict) and key != "options":
-            if not isinstance(value, dict):
-                raise ValueError(f"{source}: {where!r} must be a mapping")
-            out[key] = _merge(base[key], value, where + ".", source)
+        if isinstance(out.get(key), dict) and isinstance(value, dict) and key != "options":
+            out[key] = _merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -92,35 +210,64 @@ def parse_override(text: str) -> dict:
     parts = key.strip().split(".")
     for p in parts[:-1]:
         node = node.setdefault(p, {})
-    node[parts[-1]] = yaml.safe_load(value)
+    try:
+        node[parts[-1]] = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"--set {text!r}: the value is not valid YAML ({exc})") from None
     return nested
 
 
-def load_config(path=None, overrides=()) -> dict:
-    """Read a YAML config over the defaults, then apply ``key.sub=value`` overrides.
+def read_config_file(path, _seen=()) -> dict:
+    """A config file's values as a nested dict, its ``base:`` chain resolved (not yet validated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    if path.resolve() in _seen:
+        raise ValueError(f"{path}: base: chain loops back to this file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config is a mapping of sections")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ValueError(f"{path}: base: must be the path of another config file")
+    return _merge(read_config_file(path.parent / base, _seen + (path.resolve(),)), data)
 
-    Unknown keys are errors naming the file and the key.
+
+def load_config(path=None, overrides=()) -> Config:
+    """Read a YAML config (and its ``base:`` files) over the defaults, apply ``key.sub=value`` overrides, validate.
+
+    ``name`` defaults to the config file's stem (``run`` without a file). Errors name the file or the override.
     """
-    config = copy.deepcopy(DEFAULTS)
+    data: dict = {}
+    source = "defaults"
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such config file")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML ({exc})") from exc
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a config is a mapping of sections")
-        config = _merge(config, data, "", str(path))
-        if config["name"] is None:
-            config["name"] = path.stem
+        data = read_config_file(path)
+        source = str(path)
+        Config.from_dict(data, source, check=False)  # errors name the file before any override is applied
+        if data.get("name") is None:
+            data["name"] = Path(path).stem
     for text in overrides:
-        config = _merge(config, parse_override(text), "", f"--set {text}")
-    if config["name"] is None:
-        config["name"] = "run"
-    if config["data"]["supervision"] not in ("full", "scribble", "pseudo"):
-        raise ValueError(f"data.supervision must be full, scribble or pseudo, got {config['data']['supervision']!r}")
-    if config["data"]["supervision"] == "pseudo" and not config["data"]["pseudo_dir"]:
-        raise ValueError("data.supervision: pseudo needs data.pseudo_dir (a folder of <id>.png pseudo labels)")
-    return config
+        data = _merge(data, parse_override(text))
+        Config.from_dict(data, f"--set {text}", check=False)
+    if data.get("name") is None:
+        data["name"] = "run"
+    return Config.from_dict(data, source)
+
+
+def config_differences(old: Config, new: Config) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    def flat(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict) and k != "options":
+                yield from flat(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}", v
+
+    a, b = dict(flat(old.to_dict())), dict(flat(new.to_dict()))
+    return [k for k in a if a[k] != b.get(k)]
+

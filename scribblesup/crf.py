@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .graphcut import grid_mrf, label_unary, probability_unary
-from .superpixels import as_float_image
+from .conventions import as_float_image
 
 REFINEMENTS = ("densecrf", "mrf")
 INSTALL_DENSECRF = ('DenseCRF needs pydensecrf2, which is not installed: pip install pydensecrf2 '

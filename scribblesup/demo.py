@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .conventions import UNLABELLED
 from .datasets import open_dataset
 from .io import overlay, write_image, write_label_png
 from .metrics import ConfusionMatrix
@@ -42,7 +43,7 @@ def run_demo(out: Path, params: dict | None = None, train_steps: int = 150) -> d
             write_label_png(out / name / "pseudo_labels" / f"{sample.id}.png", result.labels, ds.info.palette)
             picture = np.concatenate(
                 [
-                    overlay(sample.image, np.full_like(sample.scribble, 255), ds.info.palette, scribble=sample.scribble),
+                    overlay(sample.image, np.full_like(sample.scribble, UNLABELLED), ds.info.palette, scribble=sample.scribble),
                     overlay(sample.image, result.labels, ds.info.palette),
                     overlay(sample.image, sample.label, ds.info.palette),
                 ],
@@ -65,6 +66,7 @@ def _train_on_pseudo_labels(out: Path, steps: int, lines: list) -> float:
     """Train a small UNet on the ACDC demo slices' pseudo labels, predict them, score against ground truth."""
     from .config import load_config
     from .inference import evaluate_model, predict_probabilities
+    from .runs import RunDir, load_run
     from .train import train
 
     config = load_config(None, [
@@ -73,18 +75,16 @@ def _train_on_pseudo_labels(out: Path, steps: int, lines: list) -> float:
         "model.width=0.125", f"train.steps={steps}", "train.batch_size=4", f"train.eval_every={steps}",
         f"train.checkpoint_every={steps}", "train.log_every=10", "train.lr=0.003", "augment.rotate=15",
     ])
-    run_dir = out / "runs" / "acdc_unet_pseudo"
-    train(config, resume=(run_dir / "last.pt").is_file())
+    run = RunDir(config.run_dir())
+    train(config, resume=run.last.is_file())
     import torch
 
-    from .train import load_run
-
-    model, config, info = load_run(run_dir, "last", device=torch.device("cpu"))
+    model, config, info = load_run(run.path, "last", device=torch.device("cpu"))
     ds = open_dataset("folder", DEMO_DATA / "acdc")
     for sample in ds:
-        pred = predict_probabilities(model, sample.image, config["data"]["input_size"]).argmax(0).astype(np.uint8)
+        pred = predict_probabilities(model, sample.image, config.data.input_size).argmax(0).astype(np.uint8)
         write_label_png(out / "acdc" / "predictions" / f"{sample.id}.png", pred, ds.info.palette)
-    miou = evaluate_model(model, ds, config["data"]["input_size"])["score"]
+    miou = evaluate_model(model, ds, config.data.input_size)["score"]
     lines.append(f"- acdc network: UNet (width 0.125) trained {steps} steps on the 3 pseudo labels; its predictions on "
                  f"those slices score mIoU {miou:.3f} against ground truth (training images: a smoke test of the "
                  f"pipeline, not a result; predictions in {out / 'acdc' / 'predictions'})")

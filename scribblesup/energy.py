@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .conventions import UNLABELLED
 from .superpixels import RegionGraph
-
-UNLABELLED = 255
 
 
 @dataclass

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
-from .energy import UNLABELLED
+from .conventions import UNLABELLED, as_float_image
 from .io import atomic_path, full_palette, read_label_png
-from .superpixels import as_float_image
+from .runs import RunDir, pseudo_label_rounds, read_csv
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, or an ImportError that says how to install it."""
     try:
         import matplotlib
 
@@ -25,11 +25,11 @@ def _pyplot():
 
 def read_rounds(run_dir) -> list[dict]:
     """Rows of a pipeline run's ``rounds.csv`` (numbers as floats, missing as NaN)."""
-    path = Path(run_dir) / "rounds.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no rounds.csv (is {run_dir} a `scribblesup run` folder?)")
-    with path.open() as f:
-        return [{k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()} for row in csv.DictReader(f)]
+    run = RunDir(run_dir)
+    if not run.rounds_csv.is_file():
+        raise FileNotFoundError(f"{run.rounds_csv}: no rounds.csv (is {run_dir} a `scribblesup run` folder?)")
+    return [{k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()}
+            for row in read_csv(run.rounds_csv)]
 
 
 def plot_rounds(runs: dict, out, score_name: str, references: dict | None = None, title: str = "") -> Path:
@@ -46,7 +46,7 @@ def plot_rounds(runs: dict, out, score_name: str, references: dict | None = None
     references : dict, optional
         ``{label: score}`` drawn as horizontal lines on the validation panel (e.g. full supervision, pCE).
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for label, run_dir in runs.items():
         rows = read_rounds(run_dir)
@@ -64,7 +64,7 @@ def plot_rounds(runs: dict, out, score_name: str, references: dict | None = None
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def colorize(labels: np.ndarray, palette) -> np.ndarray:
@@ -82,7 +82,7 @@ def qualitative_grid(rows: list[dict], out, palette, columns: list[str] | None =
     """
     from skimage.segmentation import mark_boundaries
 
-    plt = _pyplot()
+    plt = pyplot()
     columns = columns or list(rows[0])
     fig, axes = plt.subplots(len(rows), len(columns), figsize=(1.9 * len(columns), 1.9 * len(rows)), squeeze=False)
     for i, row in enumerate(rows):
@@ -110,20 +110,20 @@ def qualitative_grid(rows: list[dict], out, palette, columns: list[str] | None =
             if i == 0:
                 ax.set_title(col, fontsize=8)
     fig.tight_layout()
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def pseudo_labels_of(run_dir, sample_id: str) -> dict:
     """``{"pseudo r0": labels, ...}`` for every round of a pipeline run that labelled ``sample_id``."""
     out = {}
-    for d in sorted(Path(run_dir).glob("round*/pseudo"), key=lambda p: int(p.parent.name[5:])):
-        path = d / f"{sample_id}.png"
+    for k, folder in pseudo_label_rounds(RunDir(run_dir)):
+        path = folder / f"{sample_id}.png"
         if path.is_file():
-            out[f"pseudo r{d.parent.name[5:]}"] = read_label_png(path)
+            out[f"pseudo r{k}"] = read_label_png(path)
     return out
 
 
-def _save(fig, out) -> Path:
+def save_figure(fig, out) -> Path:
     import matplotlib.pyplot as plt
 
     out = Path(out)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import maxflow
 import numpy as np
 
+from .conventions import UNLABELLED
 from .energy import Energy
 
 
@@ -221,7 +222,7 @@ def probability_unary(probabilities: np.ndarray, eps: float = 1e-6) -> np.ndarra
     return -np.log(np.clip(probabilities, eps, 1.0))
 
 
-def label_unary(labels: np.ndarray, num_classes: int, confidence: float = 0.8, ignore: int = 255) -> np.ndarray:
+def label_unary(labels: np.ndarray, num_classes: int, confidence: float = 0.8, ignore: int = UNLABELLED) -> np.ndarray:
     """Unary for refining a hard label map: -log of ``confidence`` on the given label.
 
     The other labels share ``1 - confidence``; ``ignore`` pixels get a flat unary.

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .superpixels import as_float_image
+from .conventions import UNLABELLED, as_float_image
 
 
 def default_palette(n: int = 256) -> np.ndarray:
@@ -24,7 +24,7 @@ def default_palette(n: int = 256) -> np.ndarray:
             b |= ((c >> 2) & 1) << (7 - j)
             c >>= 3
         palette[i] = (r, g, b)
-    palette[255] = (255, 255, 255)
+    palette[UNLABELLED] = (255, 255, 255)
     return palette[:n]
 
 
@@ -34,23 +34,66 @@ def full_palette(colors: np.ndarray | None) -> np.ndarray:
     if colors is not None:
         colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
         palette[: len(colors)] = colors
-    palette[255] = (255, 255, 255)
+    palette[UNLABELLED] = (255, 255, 255)
     return palette
+
+
+TEMP_MARK = ".tmp"  # atomic_path's temporary files: ".<name>.<random>.tmp<suffix>", hidden, never inputs
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    The file gets the usual permissions (0666 less the umask), as a plain ``open`` would give it.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, expected a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_MARK + path.suffix, dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> int:
+    """Delete temporary files that :func:`atomic_path` left in ``folder`` (a killed writer); return how many."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    stale = [p for p in folder.glob(f".*{TEMP_MARK}*") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
+def check_outputs(outputs, inputs=()) -> None:
+    """Refuse, before anything is written, outputs that are (or resolve to) an input, or that collide.
+
+    Raises ``ValueError`` naming the paths.
+    """
+    inputs = {Path(p).resolve(): Path(p) for p in inputs}
+    seen: dict = {}
+    for out in outputs:
+        r = Path(out).resolve()
+        if r in inputs:
+            raise ValueError(f"{out}: this output would overwrite the input {inputs[r]}; choose another output path")
+        if r in seen:
+            raise ValueError(f"{out}: two outputs would be written to this path (from inputs of the same name); "
+                             "give the inputs distinct names or predict them into separate folders")
+        seen[r] = out
 
 
 def write_label_png(path: str | os.PathLike, labels: np.ndarray, colors: np.ndarray | None = None) -> None:
@@ -152,7 +195,7 @@ def read_label_png(path: str | os.PathLike, colors: np.ndarray | None = None) ->
             )
         weights = np.array([65536, 256, 1])
         lut = {int(code): i for i, code in enumerate(np.asarray(colors, np.int64).reshape(-1, 3) @ weights)}
-        lut.setdefault(255 * 65536 + 255 * 256 + 255, 255)
+        lut.setdefault(255 * 65536 + 255 * 256 + 255, UNLABELLED)
         codes, inverse = np.unique(rgb.reshape(-1, 3).astype(np.int64) @ weights, return_inverse=True)
         ids = np.array([lut.get(int(c), -1) for c in codes])
         if (ids < 0).any():
@@ -177,9 +220,9 @@ def overlay(image: np.ndarray, labels: np.ndarray, colors: np.ndarray | None = N
     palette = full_palette(colors).astype(np.float32) / 255.0
     labels = np.asarray(labels)
     out = img.copy()
-    known = labels != 255
+    known = labels != UNLABELLED
     out[known] = (1 - alpha) * img[known] + alpha * palette[labels[known]]
     if scribble is not None:
-        marked = scribble != 255
+        marked = scribble != UNLABELLED
         out[marked] = palette[scribble[marked]]
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)

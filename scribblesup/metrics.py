@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .conventions import UNLABELLED
+
 
 class ConfusionMatrix:
     """A dataset-level confusion matrix (rows: ground truth, columns: prediction), one bincount per update.
@@ -12,7 +14,7 @@ class ConfusionMatrix:
     A prediction outside 0..K-1 (e.g. 255, "no label") counts as wrong.
     """
 
-    def __init__(self, num_classes: int, ignore_index: int = 255):
+    def __init__(self, num_classes: int, ignore_index: int = UNLABELLED):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         # the last column counts predictions outside 0..K-1

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from dataclasses import asdict, dataclass, field
-from itertools import chain
-from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from .energy import UNLABELLED, Energy, network_unary, pairwise_weights, scribble_counts, scribble_unary
+from .conventions import UNLABELLED, as_float_image
+from .energy import Energy, network_unary, pairwise_weights, scribble_counts, scribble_unary
 from .graphcut import ExpansionResult, alpha_expansion
-from .io import read_label_png, write_label_png
-from .metrics import ConfusionMatrix
-from .superpixels import RegionGraph, as_float_image, build_region_graph, compute_superpixels
+from .validation import check_fields
+from .superpixels import SUPERPIXEL_METHODS, RegionGraph, build_region_graph, compute_superpixels
 
 
 @dataclass
@@ -43,16 +39,22 @@ class PropagationParams:
         Alpha-expansion cycles at most.
     """
 
-    superpixel_method: str = "slic"
-    n_segments: int = 1200
-    compactness: float | None = None
-    fh_scale: float = 100.0
-    pairwise_weight: float = 1.0
-    delta_color: float = 1.0
-    delta_texture: float = 1.0
-    use_boundary_length: bool = True
-    network_weight: float = 1.0
-    max_cycles: int = 10
+    superpixel_method: str = field(default="slic", metadata=dict(
+        choices=SUPERPIXEL_METHODS, cli="--superpixels", help="superpixel algorithm"))
+    n_segments: int = field(default=1200, metadata=dict(min=1, help="approximate number of SLIC superpixels"))
+    compactness: float | None = field(default=None, metadata=dict(
+        gt=0, help="SLIC compactness (default: 0.1 for grayscale, 10 for colour)"))
+    fh_scale: float = field(default=100.0, metadata=dict(gt=0, help="Felzenszwalb scale"))
+    pairwise_weight: float = field(default=1.0, metadata=dict(min=0, help="weight of the pairwise term (0 disables it)"))
+    delta_color: float = field(default=1.0, metadata=dict(gt=0, help="bandwidth of the colour-histogram distance"))
+    delta_texture: float = field(default=1.0, metadata=dict(gt=0, help="bandwidth of the texture-histogram distance"))
+    use_boundary_length: bool = field(default=True, metadata=dict(
+        cli="--boundary-length", help="scale pairwise weights by the shared boundary length"))
+    network_weight: float = field(default=1.0, metadata=dict(min=0, help="lambda of the network unary -log P"))
+    max_cycles: int = field(default=10, metadata=dict(min=1, help="alpha-expansion cycles at most"))
+
+    def __post_init__(self):
+        check_fields(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -215,68 +217,3 @@ def propagate_scribbles(
     labelled = scribble != UNLABELLED
     dense[labelled] = scribble[labelled]
     return Propagation(dense, region_labels, graph, energy, expansion, timings)
-
-
-def parallel_map(fn, jobs: list, workers: int = 1, chunksize: int = 4):
-    """Results of ``fn`` over ``jobs`` (in any order), in ``workers`` processes when there is more than one job."""
-    if workers > 1 and len(jobs) > 1:
-        with mp.Pool(workers) as pool:
-            yield from pool.imap_unordered(fn, jobs, chunksize=chunksize)
-    else:
-        yield from map(fn, jobs)
-
-
-def _propagate_one(args):
-    dataset, sample_id, out_path, params = args
-    sample = dataset.load(sample_id)
-    labels = propagate_scribbles(sample.image, sample.scribble, dataset.info.num_classes, params).labels
-    write_label_png(out_path, labels, dataset.info.palette)
-    return labels, sample.label
-
-
-def _reload_one(args):
-    dataset, sample_id, out_path, _ = args
-    return read_label_png(out_path), dataset.load(sample_id).label
-
-
-def propagate_dataset(dataset, out_dir, params: PropagationParams | None = None, workers: int = 1,
-                      overwrite: bool = False, progress: bool = True) -> ConfusionMatrix | None:
-    """Propagate the scribbles of every sample of a dataset; one palette PNG per sample.
-
-    Samples whose output already exists are not recomputed (writes are
-    atomic, so an existing file is complete): an interrupted run resumes, and
-    the existing outputs still count in the returned score.
-
-    Parameters
-    ----------
-    dataset : scribblesup.datasets.Dataset
-    out_dir : path-like
-        Output folder; files are ``<id>.png``.
-    params : PropagationParams, optional
-        Default: :func:`default_params` of the dataset.
-    workers : int
-        Processes to use.
-    overwrite : bool
-        Recompute samples whose output exists.
-    progress : bool
-        Show a tqdm progress bar.
-
-    Returns
-    -------
-    ConfusionMatrix or None
-        Pseudo labels against ground truth over the samples that have one; None if none has.
-    """
-    params = params or default_params(dataset.info.name)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(dataset, i, out_dir / f"{i}.png", params) for i in dataset.ids]
-    done = [j for j in jobs if j[2].is_file() and not overwrite]
-    todo = [j for j in jobs if not (j[2].is_file() and not overwrite)]
-    confusion = ConfusionMatrix(dataset.info.num_classes)
-    scored = 0
-    results = chain(map(_reload_one, done), parallel_map(_propagate_one, todo, workers))
-    for labels, label in tqdm(results, total=len(jobs), desc="propagate", unit="img", disable=not progress):
-        if label is not None:
-            confusion.update(label, labels)
-            scored += 1
-    return confusion if scored else None

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
 
-from .energy import UNLABELLED
+from .conventions import UNLABELLED
 
 
 def sample_seed(seed: int, sample_id: str) -> int:
@@ -130,19 +130,7 @@ def synthesize_scribbles(
     return out
 
 
-# ---------------------------------------------------------------- polylines and PASCAL-Scribble XML
-
-VOC_CLASSES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
-)
-# the short names that PASCAL-Scribble's XML files use
-VOC_ALIASES = {
-    "plane": "aeroplane", "airplane": "aeroplane", "bike": "bicycle", "table": "diningtable",
-    "dining table": "diningtable", "motorcycle": "motorbike", "plant": "pottedplant", "potted plant": "pottedplant",
-    "monitor": "tvmonitor", "tv": "tvmonitor", "tv/monitor": "tvmonitor",
-}
-
+# ---------------------------------------------------------------- polylines
 
 def rasterize_polylines(polylines, shape, width: int = 3, fill: int = UNLABELLED) -> np.ndarray:
     """Draw class-labelled polylines into a label map.
@@ -178,88 +166,6 @@ def rasterize_polylines(polylines, shape, width: int = 3, fill: int = UNLABELLED
             for x, y in pts[:1] + pts[-1:]:  # round caps
                 draw.ellipse((x - r, y - r, x + r, y + r), fill=int(class_id))
     return np.asarray(canvas, dtype=np.uint8)
-
-
-def parse_scribble_xml(path, class_names=VOC_CLASSES, aliases=None, clip: bool = False):
-    """Read a PASCAL-Scribble XML file.
-
-    The file holds ``<size><width/><height/></size>`` and one ``<polygon>`` per
-    scribble, with a ``<tag>`` class name and ``<point><X>..</X><Y>..</Y></point>``
-    vertices.
-
-    Parameters
-    ----------
-    path : path-like
-        The XML file.
-    class_names : sequence of str
-        Class names in id order (default: the 21 VOC classes).
-    aliases : dict, optional
-        Other names for classes (default: PASCAL-Scribble's short names, e.g. ``plane``).
-    clip : bool
-        Clip points outside the image onto its border (and say how many) instead of failing.
-
-    Returns
-    -------
-    shape : (H, W)
-    polylines : list of (class_id, (P, 2) float array of x, y)
-
-    Raises
-    ------
-    ValueError
-        Malformed XML, unknown class name, or points outside the image (without ``clip``);
-        the message names the file.
-    """
-    import warnings
-    import xml.etree.ElementTree as ET
-
-    aliases = VOC_ALIASES if aliases is None else aliases
-    index = {name.lower(): i for i, name in enumerate(class_names)}
-    index.update({a.lower(): index[b.lower()] for a, b in aliases.items() if b.lower() in index})
-    try:
-        root = ET.parse(path).getroot()
-        size = root.find("size")
-        shape = (int(size.find("height").text), int(size.find("width").text))
-    except ET.ParseError as exc:
-        raise ValueError(f"{path}: malformed XML ({exc})") from exc
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: no valid <size><width>..</width><height>..</height></size>") from exc
-    polylines, outside = [], 0
-    for n, poly in enumerate(root.iter("polygon"), 1):
-        tag = (poly.findtext("tag") or "").strip()
-        if tag.lower() not in index:
-            raise ValueError(
-                f"{path}: scribble {n} has unknown class name {tag!r}; known: {', '.join(class_names)} "
-                f"(and {', '.join(sorted(aliases))})"
-            )
-        try:
-            pts = np.array([[float(p.findtext("X")), float(p.findtext("Y"))] for p in poly.iter("point")])
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: scribble {n} ({tag}) has a point without numeric <X> and <Y>") from exc
-        if len(pts) == 0:
-            raise ValueError(f"{path}: scribble {n} ({tag}) has no <point>")
-        bad = (pts[:, 0] < 0) | (pts[:, 1] < 0) | (pts[:, 0] > shape[1] - 1) | (pts[:, 1] > shape[0] - 1)
-        if bad.any():
-            if not clip:
-                x, y = pts[bad][0]
-                raise ValueError(
-                    f"{path}: scribble {n} ({tag}) has {int(bad.sum())} point(s) outside the "
-                    f"{shape[1]}x{shape[0]} image, first ({x:g}, {y:g}); use clip to move them onto the border"
-                )
-            outside += int(bad.sum())
-            pts = np.clip(pts, 0, [shape[1] - 1, shape[0] - 1])
-        polylines.append((index[tag.lower()], pts))
-    if outside:
-        warnings.warn(f"{path}: {outside} point(s) outside the image clipped onto its border", stacklevel=2)
-    return shape, polylines
-
-
-def read_scribble_xml(path, width: int = 3, class_names=VOC_CLASSES, aliases=None, clip: bool = False) -> np.ndarray:
-    """Rasterise a PASCAL-Scribble XML file into a scribble map (255 = unlabelled).
-
-    See :func:`parse_scribble_xml` for the format and errors.
-    """
-    shape, polylines = parse_scribble_xml(path, class_names, aliases, clip)
-    return rasterize_polylines(polylines, shape, width)
 
 
 # ---------------------------------------------------------------- shrinking scribbles, clicks

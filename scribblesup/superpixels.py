@@ -7,37 +7,14 @@ and it carries the per-region features the ScribbleSup pairwise term needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 from skimage.segmentation import felzenszwalb, slic
 
+from .conventions import as_float_image
+
 SUPERPIXEL_METHODS = ("slic", "felzenszwalb")
-
-
-def as_float_image(image: np.ndarray) -> np.ndarray:
-    """Return ``image`` as float32 H x W x C in [0, 1] (C = 1 or 3).
-
-    Parameters
-    ----------
-    image : ndarray
-        H x W or H x W x C array; integers are scaled by their dtype's maximum.
-
-    Returns
-    -------
-    ndarray
-        float32 array of shape (H, W, C).
-    """
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an H x W, H x W x 1 or H x W x 3 image, got shape {image.shape}")
-    if image.shape[2] == 4:  # drop alpha
-        image = image[:, :, :3]
-    if np.issubdtype(image.dtype, np.integer):
-        image = image.astype(np.float32) / np.iinfo(image.dtype).max
-    return np.ascontiguousarray(image, dtype=np.float32)
 
 
 def compute_superpixels(
@@ -289,3 +266,35 @@ def build_region_graph(
         size=size,
         centroid=centroid,
     )
+
+
+def save_region_graph(path, graph: RegionGraph, key: str | None = None) -> None:
+    """Write a region graph to ``path`` (compressed ``.npz``, atomically).
+
+    ``key`` (e.g. a hash of the image and the superpixel parameters) is stored with it;
+    :func:`load_region_graph` checks it, so a cache entry never serves another image.
+    """
+    from .io import atomic_path
+
+    arrays = asdict(graph)
+    if key is not None:
+        arrays["key"] = np.array(key)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def load_region_graph(path, key: str | None = None) -> RegionGraph:
+    """Read a region graph written by :func:`save_region_graph`.
+
+    With ``key``, the stored key must be equal: a ``ValueError`` says the entry is stale otherwise.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            stored = str(z["key"]) if "key" in z.files else None
+            graph = RegionGraph(**{f.name: z[f.name] for f in fields(RegionGraph)})
+    except (OSError, KeyError, EOFError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable region-graph cache file ({exc}); delete it to recompute") from exc
+    if key is not None and stored != key:
+        raise ValueError(f"{path}: stale region-graph cache entry (made for another image or other superpixel "
+                         "parameters); delete it to recompute")
+    return graph

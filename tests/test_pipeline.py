@@ -12,14 +12,8 @@ from scribblesup.config import load_config
 from scribblesup.datasets import open_dataset
 from scribblesup.figures import plot_rounds, pseudo_labels_of, qualitative_grid
 from scribblesup.io import read_label_png
-from scribblesup.pipeline import (
-    cache_folder,
-    load_region_graph,
-    propagation_params,
-    run_pipeline,
-    save_region_graph,
-)
-from scribblesup.superpixels import build_region_graph, compute_superpixels
+from scribblesup.pipeline import cache_folder, run_pipeline
+from scribblesup.superpixels import build_region_graph, compute_superpixels, load_region_graph, save_region_graph
 
 N_TRAIN = 6
 
@@ -39,7 +33,7 @@ def rounds_csv(run_dir):
 
 
 def final_weights(run_dir, k=2):
-    return torch.load(run_dir / f"round{k}" / "last.pt", weights_only=False)["model"]
+    return torch.load(run_dir / f"round{k}" / "last.pt", weights_only=True)["model"]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +75,7 @@ def test_round_zero_labels_match_single_image_propagation(finished_run, acdc_roo
     ds = open_dataset("acdc", acdc_root, split="train")
     i = ds.ids[2]
     s = ds.load(i)
-    direct = propagate_scribbles(s.image, s.scribble, 4, propagation_params(config)).labels
+    direct = propagate_scribbles(s.image, s.scribble, 4, config.propagation_params()).labels
     assert (read_label_png(run_dir / "round0" / "pseudo" / f"{i}.png") == direct).all()
 
 
@@ -130,7 +124,7 @@ def test_scratch_rounds_do_not_start_from_the_previous_network(finished_run, acd
     run_dir = run_pipeline(pipeline_config(acdc_root, tmp, "scratch", "pipeline.init=scratch", "pipeline.rounds=1"),
                            progress=False)
     assert "initialised from" not in (run_dir / "round1" / "train.log").read_text()
-    assert torch.load(run_dir / "round1" / "last.pt", weights_only=False)["step"] == 4  # train.steps, not finetune_steps
+    assert torch.load(run_dir / "round1" / "last.pt", weights_only=True)["step"] == 4  # train.steps, not finetune_steps
 
 
 def test_region_graph_cache_round_trip(acdc_root, tmp_path):
@@ -149,8 +143,7 @@ def test_cache_is_shared_by_superpixel_setting(acdc_root, tmp_path):
     a = pipeline_config(acdc_root, tmp_path, "a")
     b = pipeline_config(acdc_root, tmp_path, "b", "propagation.pairwise_weight=0")
     c = pipeline_config(acdc_root, tmp_path, "c", "propagation.n_segments=800")
-    folder = cache_folder(a, propagation_params(a))
-    assert folder == cache_folder(b, propagation_params(b)) != cache_folder(c, propagation_params(c))
+    assert cache_folder(a) == cache_folder(b) != cache_folder(c)
 
 
 def test_cli_run_and_refined_evaluation(finished_run, acdc_root, capsys):

@@ -2,13 +2,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from scribblesup.scribbles import (
-    parse_scribble_xml,
-    rasterize_polylines,
-    read_scribble_xml,
-    shrink_scribbles,
-    stroke_coordinates,
-)
+from scribblesup.datasets.voc import parse_scribble_xml, read_scribble_xml
+from scribblesup.scribbles import rasterize_polylines, shrink_scribbles, stroke_coordinates
 
 XML = """<annotation>
   <filename>2007_000032.jpg</filename>

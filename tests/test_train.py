@@ -64,7 +64,7 @@ def test_training_lowers_the_loss_on_real_slices(acdc_root, tmp_path):
     assert losses[-1] < 0.7 * losses[0]
     for f in ("config.yaml", "train.log", "last.pt", "best.pt", "eval_val_last.md", "eval_val_last.json"):
         assert (run / f).is_file()
-    state = torch.load(run / "last.pt", weights_only=False)
+    state = torch.load(run / "last.pt", weights_only=True)
     assert state["step"] == 30 and {"model", "optimizer", "config"} <= set(state)
 
 
@@ -80,13 +80,13 @@ def test_kill_and_resume_gives_the_same_weights(acdc_root, tmp_path):
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    state = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)
+    state = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)
     assert 0 < state["step"] < 30, "the kill came too late to test anything"
     with pytest.raises(FileExistsError, match="--resume"):
         train(tiny(acdc_root, tmp_path, "killed", *overrides), progress=False)
     resumed = train(tiny(acdc_root, tmp_path, "killed", *overrides), resume=True, progress=False)
-    a = torch.load(reference / "last.pt", weights_only=False)["model"]
-    b = torch.load(resumed / "last.pt", weights_only=False)["model"]
+    a = torch.load(reference / "last.pt", weights_only=True)["model"]
+    b = torch.load(resumed / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     # the CSV holds each logged row once: rows logged after the last checkpoint of the killed run were dropped
     rows = [tuple(l.split(",")[:2]) for l in (resumed / "scalars.csv").read_text().splitlines()[1:]]

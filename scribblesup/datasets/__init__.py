@@ -1,7 +1,7 @@
 """Dataset adapters: one small class per layout, each with class names and palette."""
 
 from .acdc import ACDC_INFO, ACDCSlices
-from .base import Dataset, DatasetInfo, Sample
+from .base import Dataset, DatasetInfo, Sample, check_sample_id
 from .camvid import CAMVID_INFO, CamVid
 from .folder import FolderDataset, read_classes_file
 from .voc import VOC_INFO, VOCScribble
@@ -9,19 +9,53 @@ from .voc import VOC_INFO, VOCScribble
 DATASETS = {"acdc": ACDCSlices, "camvid": CamVid, "voc": VOCScribble, "folder": FolderDataset}
 
 
-def open_dataset(name: str, root, split: str = "train", **options) -> Dataset:
-    """Open a dataset by name (``acdc``, ``camvid``, ``voc``, ``folder``); options go to the adapter.
+# the adapters that take a scribble folder other than their own
+SCRIBBLE_DIR_DATASETS = ("acdc", "camvid", "voc")
 
-    ``fold`` is only meaningful for ACDC and is dropped for the others; options
-    the adapter does not take raise ``TypeError``.
+
+def open_dataset(name: str, root, split: str = "train", fold: int | None = None, scribble_dir=None,
+                 limit: int | None = None) -> Dataset:
+    """Open a dataset by name (``acdc``, ``camvid``, ``voc``, ``folder``).
+
+    Parameters
+    ----------
+    name : str
+    root : path-like
+    split : str
+    fold : int, optional
+        ACDC's cross-validation fold (1..5, default 1); ignored by the other adapters.
+    scribble_dir : path-like, optional
+        Scribble PNGs ``<id>.png`` instead of the adapter's own (ACDC, CamVid, VOC; a folder dataset holds its own).
+    limit : int, optional
+        Keep the first ``limit`` samples.
     """
     try:
         cls = DATASETS[name]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}") from None
-    if cls is not ACDCSlices:
-        options.pop("fold", None)
-    return cls(root, split=split, **options)
+    options = {}
+    if cls is ACDCSlices and fold is not None:
+        options["fold"] = fold
+    if scribble_dir is not None:
+        if name not in SCRIBBLE_DIR_DATASETS:
+            raise ValueError(f"a {name} dataset holds its own scribbles; a scribble folder applies to "
+                             f"{', '.join(SCRIBBLE_DIR_DATASETS)}")
+        options["scribble_dir"] = scribble_dir
+    dataset = cls(root, split=split, **options)
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        dataset.ids = dataset.ids[:limit]
+    if not dataset.ids:
+        raise ValueError(f"{root}: the {split!r} split of this {name} dataset is empty")
+    return dataset
 
 
-__all__ = ["ACDCSlices", "CamVid", "VOCScribble", "VOC_INFO", "FolderDataset", "read_classes_file", "Dataset", "DatasetInfo", "Sample", "ACDC_INFO", "CAMVID_INFO", "DATASETS", "open_dataset"]
+def open_split(data, split: str, limit: int | None = None) -> Dataset:
+    """The split ``split`` of the dataset a config's ``data`` section names (the scribble folder applies to its
+    training split only)."""
+    scribble_dir = data.scribble_dir if split == data.train_split and data.dataset in SCRIBBLE_DIR_DATASETS else None
+    return open_dataset(data.dataset, data.root, split=split, fold=data.fold, scribble_dir=scribble_dir, limit=limit)
+
+
+__all__ = ["ACDCSlices", "CamVid", "VOCScribble", "VOC_INFO", "FolderDataset", "read_classes_file", "Dataset", "DatasetInfo", "Sample", "ACDC_INFO", "CAMVID_INFO", "DATASETS", "open_dataset", "open_split", "check_sample_id"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..conventions import UNLABELLED
 from ..io import read_label_png
 from .base import Dataset, DatasetInfo, Sample
 
@@ -82,7 +83,7 @@ class ACDCSlices(Dataset):
                 scribble = f["scribble"][()]
         except (OSError, KeyError) as exc:
             raise ValueError(f"{path}: not a readable ACDC slice with image/label/scribble ({exc})") from exc
-        scribble = np.where(scribble == ACDC_SCRIBBLE_UNLABELLED, 255, scribble).astype(np.uint8)
+        scribble = np.where(scribble == ACDC_SCRIBBLE_UNLABELLED, UNLABELLED, scribble).astype(np.uint8)
         if self.scribble_dir is not None:
             scribble = read_label_png(self.scribble_dir / f"{sample_id}.png")
             if scribble.shape != label.shape:

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+
+
+def check_sample_id(sample_id: str, source) -> str:
+    """A sample id is a plain file stem: letters, digits, ``_ . + -``, not starting with a dot, no separators.
+
+    Output and cache paths are built from ids, so an id such as ``../x`` or ``/etc/x`` is refused, with the file
+    it came from (``source``).
+
+    Examples
+    --------
+    >>> check_sample_id("2007_000032", "train.txt")
+    '2007_000032'
+    >>> check_sample_id("../x", "train.txt")
+    Traceback (most recent call last):
+    ...
+    ValueError: train.txt: sample id '../x' is not a plain file name (letters, digits, _ . + -)
+    """
+    if not isinstance(sample_id, str) or not _SAFE_ID.fullmatch(sample_id) or len(sample_id) > 200:
+        raise ValueError(f"{source}: sample id {sample_id!r} is not a plain file name (letters, digits, _ . + -)")
+    return sample_id
 
 
 @dataclass

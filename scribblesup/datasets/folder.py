@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..conventions import UNLABELLED
 from ..io import read_image, read_label_png
-from .base import Dataset, DatasetInfo, Sample
+from .base import Dataset, DatasetInfo, Sample, check_sample_id
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy")
 
@@ -48,7 +49,9 @@ class FolderDataset(Dataset):
         if not images.is_dir():
             raise FileNotFoundError(f"{images}: no such folder (expected images/, scribbles/, classes.txt)")
         self.info = read_classes_file(root / "classes.txt")
-        self.paths = {p.stem: p for p in sorted(images.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+        # hidden files (e.g. a killed writer's temporary files) are not inputs
+        self.paths = {check_sample_id(p.stem, images): p for p in sorted(images.iterdir())
+                      if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")}
         if not self.paths:
             raise FileNotFoundError(f"{images}: no images")
         self.ids = list(self.paths)
@@ -69,7 +72,7 @@ class FolderDataset(Dataset):
             if arr.shape != image.shape[:2]:
                 raise ValueError(f"{path}: size {arr.shape[1]}x{arr.shape[0]} differs from image size "
                                  f"{image.shape[1]}x{image.shape[0]}")
-            bad = np.unique(arr[(arr != 255) & (arr >= k)])
+            bad = np.unique(arr[(arr != UNLABELLED) & (arr >= k)])
             if bad.size:
                 raise ValueError(f"{path}: class ids {bad.tolist()} beyond the {k} classes of classes.txt")
         return Sample(sample_id, image, scribble, label)
