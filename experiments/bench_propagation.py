@@ -10,16 +10,18 @@ energy ratio (our energy / gco's, both evaluated in float64).
 
     python experiments/bench_propagation.py --dataset acdc --root ../shared/data/ACDC --n 100
     python experiments/bench_propagation.py --dataset camvid --root ../shared/data/CamVid --n 50
+
+Writes experiments/results/bench_propagation_<dataset>.md and .csv.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
+from common import spread, write_table
 from scribblesup.datasets import open_dataset
 from scribblesup.graphcut import alpha_expansion, initial_labels
 from scribblesup.propagation import build_energy, default_params
@@ -53,11 +55,10 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--n", type=int, default=50, help="images (spread over the training split)")
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats per image (minimum kept)")
-    ap.add_argument("--out", default="experiments/results")
     args = ap.parse_args()
-    ds = open_dataset(args.dataset, args.root, split="train", fold=1)
+    ds = spread(open_dataset(args.dataset, args.root, split="train", fold=1), args.n)
     params = default_params(args.dataset)
-    ids = ds.ids[:: max(1, len(ds.ids) // args.n)][: args.n]
+    ids = ds.ids
     rows = []
     for sample_id in ids:
         s = ds.load(sample_id)
@@ -95,31 +96,26 @@ def main():
     e_ratio = np.array([ratio(r["e_ours"], r["e_gco"]) for r in rows])
     x_ratio = np.array([ratio(r["e_ours"] - r["floor"], r["e_gco"] - r["floor"]) for r in rows])
     worse = np.array([r["e_ours"] - r["e_gco"] for r in rows])
-    text = "\n".join([
-        f"# Propagation speed on {args.dataset} ({len(rows)} training images, min of {args.repeat} runs each, one process)",
-        "",
-        f"median regions per image: {np.median([r['n_regions'] for r in rows]):.0f}",
-        "",
-        "| step | median ms / image | ratio to SLIC |",
-        "|---|---|---|",
-        f"| SLIC alone ({params.n_segments} segments), the reference | {med['slic'] * 1e3:.1f} | 1.00 |",
-        f"| superpixels ({params.superpixel_method}) | {med['superpixels'] * 1e3:.1f} | {med['superpixels'] / med['slic']:.2f} |",
-        f"| region graph + features + energy | {med['graph'] * 1e3:.1f} | {med['graph'] / med['slic']:.2f} |",
-        f"| graph cut (alpha-expansion, PyMaxflow) | {med['cut'] * 1e3:.1f} | {med['cut'] / med['slic']:.2f} |",
-        f"| **total (superpixels + graph + cut)** | {(med['superpixels'] + med['graph'] + med['cut']) * 1e3:.1f} | **{total_ratio:.2f}** (median of per-image ratios) |",
-        "",
-        f"gco cut_general_graph on the same energies: median {med['gco'] * 1e3:.2f} ms;"
-        f" our time / gco time: median {cut_ratio:.2f}, total {cut_ratio_sum:.2f}",
-        f"energy ours / gco: median {np.median(e_ratio):.6f}, worst {e_ratio.max():.6f};"
-        f" energy above its floor (sum of cheapest unaries), ours / gco: median {np.median(x_ratio):.4f},"
-        f" worst {x_ratio.max():.4f};"
-        f" images where ours is lower {int((worse < -1e-9).sum())}, equal {int((np.abs(worse) <= 1e-9).sum())},"
-        f" higher {int((worse > 1e-9).sum())}",
-    ])
-    print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"bench_propagation_{args.dataset}.md").write_text(text + "\n")
+    sp_total = med["superpixels"] + med["graph"] + med["cut"]
+    table = [
+        {"step": f"SLIC alone ({params.n_segments} segments), the reference", "ms": med["slic"] * 1e3, "ratio": "1.00"},
+        {"step": f"superpixels ({params.superpixel_method})", "ms": med["superpixels"] * 1e3,
+         "ratio": f"{med['superpixels'] / med['slic']:.2f}"},
+        {"step": "region graph + features + energy", "ms": med["graph"] * 1e3, "ratio": f"{med['graph'] / med['slic']:.2f}"},
+        {"step": "graph cut (alpha-expansion, PyMaxflow)", "ms": med["cut"] * 1e3, "ratio": f"{med['cut'] / med['slic']:.2f}"},
+        {"step": "**total (superpixels + graph + cut)**", "ms": sp_total * 1e3,
+         "ratio": f"**{total_ratio:.2f}** (median of per-image ratios)"},
+    ]
+    write_table(f"bench_propagation_{args.dataset}", f"Propagation speed on {args.dataset} ({len(rows)} training images, "
+                f"min of {args.repeat} runs each, one process)", table,
+                [("step", "step", ""), ("median ms / image", "ms", ".1f"), ("ratio to SLIC", "ratio", "")],
+                notes=[f"median regions per image: {np.median([r['n_regions'] for r in rows]):.0f}",
+                       f"gco cut_general_graph on the same energies: median {med['gco'] * 1e3:.2f} ms;"
+                       f" our time / gco time: median {cut_ratio:.2f}, total {cut_ratio_sum:.2f}. "
+                       f"Energy ours / gco: median {np.median(e_ratio):.6f}, worst {e_ratio.max():.6f};"
+                       f" energy above its floor (sum of cheapest unaries), ours / gco: median {np.median(x_ratio):.4f},"
+                       f" worst {x_ratio.max():.4f}; images where ours is lower {int((worse < -1e-9).sum())}, equal "
+                       f"{int((np.abs(worse) <= 1e-9).sum())}, higher {int((worse > 1e-9).sum())}."])
 
 
 if __name__ == "__main__":

@@ -4,16 +4,18 @@ Each network at the input size of the configs (ACDC: 1 channel, 128 x 128;
 CamVid: 3 channels, 176 x 240), width 0.25, batch 8, AdamW, after warm-up steps.
 
     python experiments/bench_training.py
+
+Writes experiments/results/bench_training_cpu.md and .csv.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 
+from common import write_table
 from scribblesup.models import MODELS, create_model
 from scribblesup.train import partial_cross_entropy
 
@@ -39,22 +41,18 @@ def main():
     ap.add_argument("--width", type=float, default=0.25)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--out", default="experiments/results")
     args = ap.parse_args()
     rows = []
     for name in MODELS:
         acdc = images_per_second(name, 1, (128, 128), 4, args.width, args.batch, args.steps)
         camvid = images_per_second(name, 3, (176, 240), 11, args.width, args.batch, args.steps)
         params = sum(p.numel() for p in create_model(name, 11, 3, width=args.width).parameters()) / 1e6
-        rows.append((name, params, acdc, camvid))
+        rows.append({"network": name, "parameters_m": params, "acdc_img_s": acdc, "camvid_img_s": camvid})
         print(f"{name}: {acdc:.1f} / {camvid:.1f} img/s", flush=True)
-    lines = [f"# Training speed on CPU ({torch.get_num_threads()} threads), width {args.width}, batch {args.batch}",
-             "", "| network | parameters (M) | ACDC 1x128x128, img/s | CamVid 3x176x240, img/s |", "|---|---|---|---|"]
-    lines += [f"| {n} | {p:.2f} | {a:.1f} | {c:.1f} |" for n, p, a, c in rows]
-    text = "\n".join(lines)
-    print(text)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "bench_training_cpu.md").write_text(text + "\n")
+    write_table("bench_training_cpu", f"Training speed on CPU ({torch.get_num_threads()} threads), width {args.width}, "
+                f"batch {args.batch}", rows,
+                [("network", "network", ""), ("parameters (M)", "parameters_m", ".2f"),
+                 ("ACDC 1x128x128, img/s", "acdc_img_s", ".1f"), ("CamVid 3x176x240, img/s", "camvid_img_s", ".1f")])
 
 
 if __name__ == "__main__":

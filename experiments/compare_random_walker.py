@@ -14,17 +14,17 @@ BLAS threads in several processes on 2 cores made random walker ~8x slower.
 Random walker's beta, swept on the tuning subsets (see README):
 
     python experiments/compare_random_walker.py --dataset acdc --root ../shared/data/ACDC --every 5 --beta 1000 --tag _every5_beta1000
+
+Writes experiments/results/compare_random_walker_<dataset><tag>.md and .csv.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import multiprocessing as mp
 import os
 import time
 import warnings
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -33,7 +33,10 @@ import numpy as np  # noqa: E402
 from skimage.segmentation import random_walker
 from tqdm import tqdm
 
-from scribblesup.datasets import open_dataset
+from common import every_nth, write_table  # noqa: E402
+from scribblesup.conventions import UNLABELLED  # noqa: E402
+from scribblesup.datasets import open_dataset  # noqa: E402
+from scribblesup.labelling import parallel_map  # noqa: E402
 from scribblesup.metrics import ConfusionMatrix
 from scribblesup.propagation import default_params, propagate_scribbles
 
@@ -42,7 +45,7 @@ RW_MODE = "cg_mg" if importlib.util.find_spec("pyamg") else "cg_j"
 
 
 def random_walker_labels(image: np.ndarray, scribble: np.ndarray, beta: float = 130.0) -> np.ndarray:
-    seeds = np.where(scribble == 255, 0, scribble.astype(np.int32) + 1)
+    seeds = np.where(scribble == UNLABELLED, 0, scribble.astype(np.int32) + 1)
     classes = np.unique(seeds[seeds > 0])
     if len(classes) == 1:  # one class scribbled: nothing to decide
         return np.full(scribble.shape, classes[0] - 1, np.uint8)
@@ -76,42 +79,28 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--beta", type=float, default=130.0, help="random walker beta (skimage default 130)")
     ap.add_argument("--tag", default="", help="suffix of the result file")
-    ap.add_argument("--out", default="experiments/results")
     args = ap.parse_args()
-    ds = open_dataset(args.dataset, args.root, split="train", fold=args.fold)
-    ids = ds.ids[:: args.every]
+    ds = every_nth(open_dataset(args.dataset, args.root, split="train", fold=args.fold), args.every)
+    ids = ds.ids
     k = ds.info.num_classes
     ours, rw = ConfusionMatrix(k), ConfusionMatrix(k)
     t_ours = t_rw = 0.0
     start = time.time()
-    with mp.Pool(args.workers) as pool:
-        for a, b, ta, tb in tqdm(pool.imap_unordered(_one, [(ds, i, args.beta) for i in ids], chunksize=4), total=len(ids)):
-            ours.counts += a
-            rw.counts += b
-            t_ours += ta
-            t_rw += tb
-    lines = [
-        f"# Pseudo-label quality on {args.dataset} train"
-        + (f" (fold {args.fold})" if args.dataset == "acdc" else "") + f": {len(ids)} images",
-        "",
-        "| class | graph cut (ours) IoU | random walker IoU |",
-        "|---|---|---|",
-    ]
-    for name, a, b in zip(ds.info.class_names, ours.iou, rw.iou):
-        lines.append(f"| {name} | {a:.4f} | {b:.4f} |")
-    lines += [
-        f"| **mIoU** | **{ours.miou:.4f}** | **{rw.miou:.4f}** |",
-        f"| pixel accuracy | {ours.pixel_accuracy:.4f} | {rw.pixel_accuracy:.4f} |",
-        f"| seconds / image (one process) | {t_ours / len(ids):.3f} | {t_rw / len(ids):.3f} |",
-        "",
-        f"parameters: {default_params(args.dataset).to_dict()}; random walker mode {RW_MODE}, beta {args.beta:g}",
-        f"wall time {time.time() - start:.0f} s on {args.workers} workers",
-    ]
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"compare_random_walker_{args.dataset}{args.tag}.md").write_text(text + "\n")
+    for a, b, ta, tb in tqdm(parallel_map(_one, [(ds, i, args.beta) for i in ids], args.workers), total=len(ids)):
+        ours.counts += a
+        rw.counts += b
+        t_ours += ta
+        t_rw += tb
+    rows = [{"class": name, "ours": a, "rw": b} for name, a, b in zip(ds.info.class_names, ours.iou, rw.iou)]
+    rows += [{"class": "**mIoU**", "ours": ours.miou, "rw": rw.miou},
+             {"class": "pixel accuracy", "ours": ours.pixel_accuracy, "rw": rw.pixel_accuracy},
+             {"class": "seconds / image (one process)", "ours": t_ours / len(ids), "rw": t_rw / len(ids)}]
+    write_table(f"compare_random_walker_{args.dataset}{args.tag}", f"Pseudo-label quality on {args.dataset} train"
+                + (f" (fold {args.fold})" if args.dataset == "acdc" else "") + f": {len(ids)} images", rows,
+                [("class", "class", ""), ("graph cut (ours) IoU", "ours", ".4f"), ("random walker IoU", "rw", ".4f")],
+                notes=[f"parameters: {default_params(args.dataset).to_dict()}; random walker mode {RW_MODE}, "
+                       f"beta {args.beta:g}; {args.workers} workers, every {args.every}-th image"],
+                provenance_extra=f"wall time {time.time() - start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ On every N-th training image of a pipeline run:
 
     python experiments/pseudo_label_limits.py --run runs/scribblesup_acdc-fold1_cpu --round 2 --every 10
 
-Writes experiments/results/pseudo_label_limits_<dataset>.md.
+Writes experiments/results/pseudo_label_limits_<dataset>.md and .csv.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from common import every_nth, load_config, write_table
 from scribblesup.crf import DenseCRFParams, densecrf, refinement_options
 from scribblesup.graphcut import grid_mrf, probability_unary
 from scribblesup.inference import predict_probabilities
 from scribblesup.io import read_label_png
 from scribblesup.metrics import ConfusionMatrix
-from scribblesup.pipeline import cache_folder, load_region_graph, propagation_params
-from scribblesup.conventions import as_float_image
-from scribblesup.train import load_run, open_split
+from scribblesup.conventions import UNLABELLED, as_float_image
+from scribblesup.datasets import open_split
+from scribblesup.pipeline import region_graph_cache
+from scribblesup.runs import RunDir, load_run
 
 
 def superpixel_ceiling(superpixels: np.ndarray, label: np.ndarray, k: int) -> np.ndarray:
@@ -43,12 +44,12 @@ def main():
     ap.add_argument("--run", type=Path, required=True, help="pipeline run folder")
     ap.add_argument("--round", type=int, default=2, help="round r >= 1 whose pseudo labels are examined")
     ap.add_argument("--every", type=int, default=10)
-    ap.add_argument("--out", type=Path, default=Path("experiments/results"))
     args = ap.parse_args()
-    config = yaml.safe_load((args.run / "config.yaml").read_text())
-    model, _, info = load_run(args.run / f"round{args.round - 1}", "last")
-    dataset = open_split(config, config["data"]["train_split"])
-    graphs = cache_folder(config, propagation_params(config))
+    run = RunDir(args.run)
+    config = load_config(run.config)
+    model, _, info = load_run(run.round(args.round - 1).path, "last")
+    dataset = every_nth(open_split(config.data, config.data.train_split), args.every)
+    cache = region_graph_cache(config)
     k = info.num_classes
     crf_options = refinement_options(info.name, "densecrf")
     mrf_weight = refinement_options(info.name, "mrf").get("weight", 1.0)
@@ -57,18 +58,18 @@ def main():
     names += [f"pixel MRF on a*pseudo + (1-a)*P, a = {a}" for a in (0.5, 0.8)]
     names += [f"DenseCRF on a*pseudo + (1-a)*P, a = {a}" for a in (0.5, 0.8)]
     scores = {n: ConfusionMatrix(k) for n in names}
-    ids = dataset.ids[:: args.every]
+    ids = dataset.ids
     for i in ids:
         s = dataset.load(i)
         image = as_float_image(s.image)
-        pseudo = read_label_png(args.run / f"round{args.round}" / "pseudo" / f"{i}.png")
-        p = predict_probabilities(model, s.image, config["data"]["input_size"])
+        pseudo = read_label_png(run.round(args.round).pseudo / f"{i}.png")
+        p = predict_probabilities(model, s.image, config.data.input_size)
         allowed = np.zeros(k, bool)
-        allowed[np.unique(s.scribble[s.scribble != 255])] = True
+        allowed[np.unique(s.scribble[s.scribble != UNLABELLED])] = True
         p = p * allowed[:, None, None]
         p /= p.sum(0, keepdims=True)
-        scribbled = s.scribble != 255
-        outs = [superpixel_ceiling(load_region_graph(graphs / f"{i}.npz").labels, s.label, k), pseudo, p.argmax(0)]
+        scribbled = s.scribble != UNLABELLED
+        outs = [superpixel_ceiling(cache.get(i, s.image).labels, s.label, k), pseudo, p.argmax(0)]
         onehot = np.eye(k)[np.minimum(pseudo, k - 1)].transpose(2, 0, 1)
         for a in (0.5, 0.8):
             out = grid_mrf(image, probability_unary(a * onehot + (1 - a) * p), weight=mrf_weight)
@@ -80,16 +81,11 @@ def main():
             outs.append(out)
         for n, out in zip(names, outs):
             scores[n].update(s.label, out)
-    lines = [f"# Pseudo-label limits, {info.name}: round {args.round} of `{args.run}`", "",
-             f"{len(ids)} training images (every {args.every}-th); IoU against ground truth.", "",
-             "| labels | mIoU | " + " | ".join(info.class_names) + " |", "|---|---|" + "---|" * k]
-    for n in names:
-        c = scores[n]
-        lines.append(f"| {n} | {c.miou:.4f} | " + " | ".join(f"{v:.3f}" for v in c.iou) + " |")
-    lines += ["", f"Command: `python experiments/pseudo_label_limits.py --run {args.run} --round {args.round} "
-              f"--every {args.every}`"]
-    (args.out / f"pseudo_label_limits_{info.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    rows = [{"labels": n, "miou": scores[n].miou, **dict(zip(info.class_names, scores[n].iou))} for n in names]
+    write_table(f"pseudo_label_limits_{info.name}", f"Pseudo-label limits, {info.name}: round {args.round} of "
+                f"`{args.run}`", rows, [("labels", "labels", ""), ("mIoU", "miou", ".4f")]
+                + [(c, c, ".3f") for c in info.class_names],
+                notes=[f"{len(ids)} training images (every {args.every}-th); IoU against ground truth."])
 
 
 if __name__ == "__main__":

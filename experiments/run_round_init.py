@@ -18,17 +18,13 @@ experiments/results/round_init_<data>_<schedule>.md and .csv.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
-from scribblesup.config import load_config
-from scribblesup.pipeline import run_pipeline
-
-DATA_TAG = {"acdc": "acdc-fold1", "camvid": "camvid"}
+from common import add_dataset_args, config_path, load_config, piped, tag, write_table
+from scribblesup.runs import RunDir, read_csv
 
 
 def link_tree(src: Path, dst: Path) -> None:
@@ -39,17 +35,17 @@ def link_tree(src: Path, dst: Path) -> None:
 
 def seed_run(main_dir: Path, run_dir: Path, labels_of: dict[int, int]) -> None:
     """Start ``run_dir`` with the main run's round 0 and, for each round k, round ``labels_of[k]``'s pseudo labels."""
-    link_tree(main_dir / "round0", run_dir / "round0")
+    main, run = RunDir(main_dir), RunDir(run_dir)
+    link_tree(main.round(0).path, run.round(0).path)
     for k, source in labels_of.items():
-        (run_dir / f"round{k}").mkdir(parents=True, exist_ok=True)
-        link_tree(main_dir / f"round{source}" / "pseudo", run_dir / f"round{k}" / "pseudo")
-        if not (run_dir / f"round{k}" / "labels.json").exists():
-            os.link(main_dir / f"round{source}" / "labels.json", run_dir / f"round{k}" / "labels.json")
+        run.round(k).path.mkdir(parents=True, exist_ok=True)
+        link_tree(main.round(source).pseudo, run.round(k).pseudo)
+        if not run.round(k).labels_json.exists():
+            os.link(main.round(source).labels_json, run.round(k).labels_json)
 
 
 def round_rows(run_dir: Path, rounds: int, steps: list[int]) -> list[dict]:
-    with (run_dir / "rounds.csv").open() as f:
-        rows = list(csv.DictReader(f))[: rounds + 1]
+    rows = read_csv(RunDir(run_dir).rounds_csv)[: rounds + 1]
     total = 0
     out = []
     for r in rows:
@@ -62,32 +58,28 @@ def round_rows(run_dir: Path, rounds: int, steps: list[int]) -> list[dict]:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", choices=list(DATA_TAG), required=True)
-    ap.add_argument("--schedule", default="cpu")
+    add_dataset_args(ap)
     ap.add_argument("--rounds", type=int, help="rounds after round 0 to compare (default: cpu 1, else the config's)")
     args = ap.parse_args()
-    tag = f"{DATA_TAG[args.dataset]}_{args.schedule}"
-    path = Path("experiments/configs") / f"scribblesup_{tag}.yaml"
+    t = tag(args.dataset, args.schedule)
+    path = config_path("scribblesup", args.dataset, args.schedule)
     base = load_config(path)
-    rounds = args.rounds if args.rounds is not None else (1 if args.schedule == "cpu" else base["pipeline"]["rounds"])
-    if base["pipeline"]["init"] != "finetune":
+    rounds = args.rounds if args.rounds is not None else (1 if args.schedule == "cpu" else base.pipeline.rounds)
+    if base.pipeline.init != "finetune":
         raise SystemExit(f"{path}: expected pipeline.init: finetune in the main config")
-    t_start = time.time()
-    main_dir = run_pipeline(load_config(path, [f"pipeline.rounds={max(rounds, base['pipeline']['rounds'])}"]),
-                            resume=True)
-    scratch_name = f"{base['name']}_scratch"
-    scratch_dir = Path(base["output"]["root"]) / scratch_name
+    main_rounds = base.pipeline.rounds
+    main_dir = piped(load_config(path, [f"pipeline.rounds={max(rounds, main_rounds)}"]))
+    scratch_name = f"{base.name}_scratch"
+    scratch_dir = Path(base.output.root) / scratch_name
     seed_run(main_dir, scratch_dir, {1: 1})  # round 1's labels come from round 0's network: the same for both
-    run_pipeline(load_config(path, [f"name={scratch_name}", "pipeline.init=scratch", f"pipeline.rounds={rounds}"]),
-                 resume=True)
-    main_rounds = base["pipeline"]["rounds"]
-    same_name = f"{base['name']}_samelabels"
-    same_dir = Path(base["output"]["root"]) / same_name
+    piped(load_config(path, [f"name={scratch_name}", "pipeline.init=scratch", f"pipeline.rounds={rounds}"]))
+    same_name = f"{base.name}_samelabels"
+    same_dir = Path(base.output.root) / same_name
     seed_run(main_dir, same_dir, {k: 0 for k in range(1, main_rounds + 1)})
-    run_pipeline(load_config(path, [f"name={same_name}", f"pipeline.rounds={main_rounds}"]), resume=True)
+    piped(load_config(path, [f"name={same_name}", f"pipeline.rounds={main_rounds}"]))
 
-    steps0 = base["train"]["steps"]
-    ft = base["pipeline"]["finetune_steps"] or steps0
+    steps0 = base.train.steps
+    ft = base.pipeline.finetune_steps or steps0
     rows = []
     for init, run_dir, n, steps in (("finetune", main_dir, main_rounds, [steps0] + [ft] * main_rounds),
                                     ("scratch", scratch_dir, rounds, [steps0] * (rounds + 1)),
@@ -95,28 +87,17 @@ def main():
                                      [steps0] + [ft] * main_rounds)):
         for r in round_rows(run_dir, n, steps):
             if r["round"] > 0 or run_dir == main_dir:
-                rows.append({"init": init, **r})
-    results = Path("experiments/results")
-    with (results / f"round_init_{tag}.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    score_name = json.loads((main_dir / "round0" / "eval_val_last.json").read_text())["score_name"]
-    lines = [f"# Rounds after round 0: fine-tune vs from scratch, {args.dataset} ({tag})", "",
-             f"Fine-tune: {ft} steps at lr {base['pipeline']['finetune_lr'] or base['train']['lr']:g} from the previous "
-             f"round's network; scratch: {steps0} steps at lr {base['train']['lr']:g} from a fresh initialisation. "
-             "Round 0 is shared. The control fine-tunes round 0's network on round 0's labels again: what extra steps alone "
-             "give.", "",
-             f"| init | round | steps (this round / total) | pseudo-label mIoU (train) | validation {score_name} "
-             "| training time (s) |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['init']} | {r['round']} | {r['steps']} / {r['total_steps']} | {r['pseudo_miou']:.4f} "
-                     f"| {r['val_score']:.4f} | {r['train_seconds']:.0f} |")
-    lines += ["", f"Command: `python experiments/run_round_init.py --dataset {args.dataset} --schedule {args.schedule}"
-              f"{'' if args.rounds is None else f' --rounds {args.rounds}'}` "
-              f"({(time.time() - t_start) / 60:.1f} min in the call that wrote this table)."]
-    (results / f"round_init_{tag}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+                rows.append({"init": init, **r, "steps_text": f"{r['steps']} / {r['total_steps']}"})
+    score_name = json.loads(RunDir(main_dir).round(0).evaluation(base.data.val_split, "last").read_text())["score_name"]
+    write_table(f"round_init_{t}", f"Rounds after round 0: fine-tune vs from scratch, {args.dataset} ({t})", rows,
+                [("init", "init", ""), ("round", "round", ""), ("steps (this round / total)", "steps_text", ""),
+                 ("pseudo-label mIoU (train)", "pseudo_miou", ".4f"), (f"validation {score_name}", "val_score", ".4f"),
+                 ("training time (s)", "train_seconds", ".0f")],
+                notes=[f"Fine-tune: {ft} steps at lr {base.pipeline.finetune_lr or base.train.lr:g} from the previous "
+                       f"round's network; scratch: {steps0} steps at lr {base.train.lr:g} from a fresh initialisation. "
+                       "Round 0 is shared. The control fine-tunes round 0's network on round 0's labels again: what "
+                       "extra steps alone give."],
+                csv_fields=["init", "round", "steps", "total_steps", "pseudo_miou", "val_score", "train_seconds"])
 
 
 if __name__ == "__main__":

@@ -26,15 +26,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import multiprocessing as mp
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-
-from scribblesup.datasets import open_dataset
+from common import RESULTS, every_nth, write_table  # noqa: E402
+from scribblesup.datasets import open_dataset  # noqa: E402
+from scribblesup.labelling import parallel_map  # noqa: E402
 from scribblesup.metrics import ConfusionMatrix
 from scribblesup.propagation import PropagationParams, propagate_scribbles
 from scribblesup.superpixels import build_region_graph, compute_superpixels
@@ -75,40 +74,35 @@ def main():
     ap.add_argument("--superpixels", nargs="+", default=SUPERPIXELS, help="method:size[:compactness] ...")
     ap.add_argument("--deltas", nargs="+", type=float, default=DELTAS)
     ap.add_argument("--tag", default="", help="suffix of the result files")
-    ap.add_argument("--out", default="experiments/results")
     args = ap.parse_args()
-    ds = open_dataset(args.dataset, args.root, split="train", fold=1)
-    ids = ds.ids[:: args.every]
+    ds = every_nth(open_dataset(args.dataset, args.root, split="train", fold=1), args.every)
+    ids = ds.ids
     t0 = time.time()
     totals = {}
-    with mp.Pool(args.workers) as pool:
-        for res in pool.imap_unordered(_score_image, [(ds, i, args.superpixels, args.deltas) for i in ids], chunksize=2):
-            for key, counts in res.items():
-                totals[key] = totals.get(key, 0) + counts
+    for res in parallel_map(_score_image, [(ds, i, args.superpixels, args.deltas) for i in ids], args.workers):
+        for key, counts in res.items():
+            totals[key] = totals.get(key, 0) + counts
     rows = []
     for key, counts in totals.items():
         cm = ConfusionMatrix(ds.info.num_classes)
         cm.counts = counts
         rows.append((cm.miou, key))
     rows.sort(reverse=True)
-    lines = [f"# Propagation tuning on {args.dataset} train (every {args.every}th image: {len(ids)} images, round 0)", "",
-             "| mIoU | superpixels (method:size[:compactness]) | delta_color | delta_texture | boundary length |",
-             "|---|---|---|---|---|"]
-    for miou, (spec, dc, dt, bl) in rows[:15]:
-        lines.append(f"| {miou:.4f} | {spec} | {dc} | {dt} | {bl} |")
     best_per_sp = {}
     for miou, key in rows:
         best_per_sp.setdefault(key[0], (miou, key))
-    lines += ["", "Best per superpixel setting:", ""]
-    for spec, (miou, key) in best_per_sp.items():
-        lines.append(f"- {spec}: {miou:.4f} (delta_color {key[1]}, delta_texture {key[2]}, boundary length {key[3]})")
-    lines += ["", f"{time.time() - t0:.0f} s on {args.workers} workers"]
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"tune_propagation_{args.dataset}{args.tag}.md").write_text(text + "\n")
-    (out / f"tune_propagation_{args.dataset}{args.tag}.json").write_text(
+    best = [f"- {spec}: {miou:.4f} (delta_color {key[1]}, delta_texture {key[2]}, boundary length {key[3]})"
+            for spec, (miou, key) in best_per_sp.items()]
+    table = [{"miou": m, "superpixels": key[0], "delta_color": key[1], "delta_texture": key[2],
+              "boundary_length": key[3]} for m, key in rows]
+    write_table(f"tune_propagation_{args.dataset}{args.tag}", f"Propagation tuning on {args.dataset} train (every "
+                f"{args.every}th image: {len(ids)} images, round 0)", table[:15],
+                [("mIoU", "miou", ".4f"), ("superpixels (method:size[:compactness])", "superpixels", ""),
+                 ("delta_color", "delta_color", ""), ("delta_texture", "delta_texture", ""),
+                 ("boundary length", "boundary_length", "")],
+                notes=["Best per superpixel setting:\n\n" + "\n".join(best)],
+                provenance_extra=f"{time.time() - t0:.0f} s on {args.workers} workers")
+    (RESULTS / f"tune_propagation_{args.dataset}{args.tag}.json").write_text(
         json.dumps([{"miou": m, "key": list(k)} for m, k in rows], indent=1))
 
 

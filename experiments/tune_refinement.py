@@ -18,12 +18,14 @@ import json
 import time
 from pathlib import Path
 
+from common import RESULTS, every_nth, write_table
 from scribblesup.crf import DenseCRFParams, densecrf
 from scribblesup.graphcut import grid_mrf, probability_unary
 from scribblesup.inference import predict_probabilities
 from scribblesup.metrics import ConfusionMatrix
 from scribblesup.conventions import as_float_image
-from scribblesup.train import load_run, open_split
+from scribblesup.datasets import open_split
+from scribblesup.runs import load_run
 
 SXY = [5, 10, 20, 40]
 SRGB = [3, 5, 10, 20]
@@ -39,11 +41,10 @@ def main():
     ap.add_argument("--srgb", type=float, nargs="+", default=SRGB, help="bilateral intensity stds (0-255)")
     ap.add_argument("--weights", type=float, nargs="+", default=WEIGHT, help="bilateral weights")
     ap.add_argument("--mrf-weights", type=float, nargs="+", default=MRF_WEIGHT)
-    ap.add_argument("--out", type=Path, default=Path("experiments/results"))
     args = ap.parse_args()
     model, config, info = load_run(args.run, "last")
-    dataset = open_split(config, config["data"]["train_split"])
-    ids = dataset.ids[:: args.every]
+    dataset = every_nth(open_split(config.data, config.data.train_split), args.every)
+    ids = dataset.ids
     k = info.num_classes
     settings = {"network argmax": None}
     settings.update({f"densecrf sxy {a:g} srgb {b:g} w {c:g}": ("densecrf", DenseCRFParams(bilateral_sxy=a, bilateral_srgb=b,
@@ -54,7 +55,7 @@ def main():
     seconds = {name: 0.0 for name in settings}
     for i in ids:
         s = dataset.load(i)
-        probs = predict_probabilities(model, s.image, config["data"]["input_size"])
+        probs = predict_probabilities(model, s.image, config.data.input_size)
         image = as_float_image(s.image)
         for name, how in settings.items():
             t0 = time.perf_counter()
@@ -66,17 +67,14 @@ def main():
                 pred = grid_mrf(image, probability_unary(probs), weight=how[1])
             seconds[name] += time.perf_counter() - t0
             scores[name].update(s.label, pred)
-    rows = sorted(((n, scores[n].miou, seconds[n] / len(ids)) for n in settings), key=lambda r: -r[1])
+    rows = sorted(({"setting": n, "miou": scores[n].miou, "seconds_per_image": seconds[n] / len(ids)}
+                   for n in settings), key=lambda r: -r["miou"])
     name = info.name
-    lines = [f"# Refinement settings, {name}", "",
-             f"{len(ids)} training images (every {args.every}-th), network `{args.run}` (last checkpoint); mIoU against "
-             "ground truth; seconds per image on this machine.", "", "| setting | mIoU | s/image |", "|---|---|---|"]
-    lines += [f"| {n} | {m:.4f} | {t:.3f} |" for n, m, t in rows]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"tune_refinement_{name}.md").write_text("\n".join(lines) + "\n")
-    (args.out / f"tune_refinement_{name}.json").write_text(json.dumps(
-        [{"setting": n, "miou": m, "seconds_per_image": t} for n, m, t in rows], indent=1))
-    print("\n".join(lines[:20]))
+    write_table(f"tune_refinement_{name}", f"Refinement settings, {name}", rows,
+                [("setting", "setting", ""), ("mIoU", "miou", ".4f"), ("s/image", "seconds_per_image", ".3f")],
+                notes=[f"{len(ids)} training images (every {args.every}-th), network `{args.run}` (last checkpoint); "
+                       "mIoU against ground truth; seconds per image on this machine."])
+    (RESULTS / f"tune_refinement_{name}.json").write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

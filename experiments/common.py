@@ -1,0 +1,151 @@
+"""What every experiment script shares: data tags and config paths, finished-or-resumed runs, cached evaluations,
+"every N-th image" subsets, and writing a result table (Markdown + CSV) with its provenance line.
+
+Scripts run from the repository root (``python experiments/<script>.py ...``); this folder is on ``sys.path`` then,
+so they ``import common``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scribblesup.config import Config, load_config
+from scribblesup.datasets import open_split
+from scribblesup.inference import evaluate_model
+from scribblesup.io import atomic_path
+from scribblesup.pipeline import run_pipeline
+from scribblesup.runs import RunDir, load_run, write_json
+from scribblesup.train import train
+
+DATA_TAG = {"acdc": "acdc-fold1", "camvid": "camvid"}
+CONFIGS = Path("experiments/configs")
+RESULTS = Path(os.environ.get("SCRIBBLESUP_RESULTS", "experiments/results"))  # tests write elsewhere
+FIGURES = RESULTS / "figures"
+STARTED = time.time()
+
+
+def tag(dataset: str, schedule: str = "cpu") -> str:
+    """``acdc-fold1_cpu``: the suffix of a dataset's configs and result files."""
+    return f"{DATA_TAG[dataset]}_{schedule}"
+
+
+def config_path(recipe: str, dataset: str, schedule: str = "cpu") -> Path:
+    """``experiments/configs/<recipe>_<data>_<schedule>.yaml`` (recipe: ``scribblesup``, ``unet_full``, ...)."""
+    return CONFIGS / f"{recipe}_{tag(dataset, schedule)}.yaml"
+
+
+def add_dataset_args(ap, schedule: bool = True) -> None:
+    ap.add_argument("--dataset", choices=list(DATA_TAG), required=True)
+    if schedule:
+        ap.add_argument("--schedule", default="cpu", help="cpu or gpu: which configs")
+
+
+def trained(config: Config) -> Path:
+    """The run folder of a training config, trained (or resumed) unless it is finished."""
+    run = RunDir(config.run_dir())
+    if not run.evaluation(config.data.val_split, "last").is_file():
+        train(config, resume=True)
+    return run.path
+
+
+def piped(config: Config) -> Path:
+    """The run folder of a pipeline config, run or resumed (finished steps are skipped)."""
+    return run_pipeline(config, resume=True)
+
+
+def evaluation(run_dir, refine: str | None = None, checkpoint: str = "last", split: str | None = None) -> dict:
+    """A run's evaluation (optionally refined), computed once and cached in the run folder."""
+    run = RunDir(run_dir)
+    config = load_config(run.config)
+    split = split or config.data.val_split
+    path = run.evaluation(split, checkpoint, refine)
+    if not path.is_file():
+        model, config, _ = load_run(run.path, checkpoint)
+        ds = open_split(config.data, split)
+        t0 = time.perf_counter()
+        result = evaluate_model(model, ds, config.data.input_size, progress=True, refine=refine)
+        result["seconds"] = time.perf_counter() - t0
+        write_json(path, result)
+    return json.loads(path.read_text())
+
+
+def every_nth(dataset, n: int, count: int | None = None):
+    """A copy of ``dataset`` keeping every ``n``-th sample (then the first ``count``): spread-out subsets."""
+    sub = copy.copy(dataset)
+    sub.ids = dataset.ids[:: max(1, n)][:count]
+    return sub
+
+
+def spread(dataset, count: int):
+    """About ``count`` samples spread evenly over ``dataset``."""
+    return every_nth(dataset, len(dataset.ids) // max(count, 1), count)
+
+
+def command() -> str:
+    """The command line that ran this script, as a user would type it."""
+    return "python " + " ".join(shlex.quote(a) for a in sys.argv)
+
+
+def provenance(extra: str = "") -> str:
+    """One line: machine, threads, device, commit, the command and its wall time so far."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    device = "CUDA " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    return (f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, {device}; commit {commit or '?'}. "
+            f"Command: `{command()}` ({(time.time() - STARTED) / 60:.1f} min in the call that wrote this table"
+            f"{'; ' + extra if extra else ''}).")
+
+
+def fmt(value, spec: str = ".4f") -> str:
+    """A table cell: ``-`` for None and NaN."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    return format(value, spec) if isinstance(value, (int, float, np.floating)) else str(value)
+
+
+def write_table(name: str, title: str, rows: list[dict], columns: list[tuple], notes: list[str] = (),
+                csv_fields: list[str] | None = None, provenance_extra: str = "") -> Path:
+    """Write ``experiments/results/<name>.md`` and ``.csv`` and print the Markdown.
+
+    Parameters
+    ----------
+    columns : list of (header, key, format spec)
+        The Markdown table's columns (format specs as :func:`fmt` takes them).
+    notes : list of str
+        Paragraphs between the title and the table.
+    csv_fields : list of str, optional
+        The CSV's columns (default: every key of the rows).
+    """
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    fields = csv_fields or list(dict.fromkeys(k for r in rows for k in r))
+    with atomic_path(RESULTS / f"{name}.csv") as tmp, tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    lines = [f"# {title}", ""]
+    for n in notes:
+        lines += [n, ""]
+    lines += ["| " + " | ".join(c[0] for c in columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt(r.get(key), spec) for _, key, spec in columns) + " |")
+    lines += ["", provenance(provenance_extra)]
+    text = "\n".join(lines) + "\n"
+    with atomic_path(RESULTS / f"{name}.md") as tmp:
+        tmp.write_text(text)
+    print(text)
+    return RESULTS / f"{name}.md"
+
+
+__all__ = ["DATA_TAG", "CONFIGS", "RESULTS", "FIGURES", "tag", "config_path", "add_dataset_args", "trained", "piped",
+           "evaluation", "every_nth", "spread", "command", "provenance", "fmt", "write_table", "load_config"]

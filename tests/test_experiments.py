@@ -1,0 +1,27 @@
+"""The experiment scripts run and write their tables through experiments/common.py (bundled demo data)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from scribblesup.demo import DEMO_DATA
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(tmp_path, *args):
+    env = dict(os.environ, SCRIBBLESUP_RESULTS=str(tmp_path))
+    r = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
+def test_tune_propagation_writes_its_table_with_provenance(tmp_path):
+    run_script(tmp_path, "experiments/tune_propagation.py", "--dataset", "folder", "--root", str(DEMO_DATA / "acdc"),
+               "--every", "1", "--superpixels", "slic:300", "--deltas", "0.3", "1", "--workers", "1")
+    md = (tmp_path / "tune_propagation_folder.md").read_text()
+    assert md.startswith("# Propagation tuning on folder train") and "| mIoU |" in md
+    assert "Command: `python experiments/tune_propagation.py --dataset folder" in md and "commit" in md
+    rows = (tmp_path / "tune_propagation_folder.csv").read_text().splitlines()
+    assert rows[0].startswith("miou,superpixels") and len(rows) == 1 + 8  # 2 colour x 2 texture deltas x boundary on/off

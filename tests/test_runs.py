@@ -1,0 +1,132 @@
+"""Run folders: safe checkpoints that rebuild their model, resume checks, the folder lock (bundled demo data)."""
+
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from scribblesup.cli import main
+from scribblesup.config import load_config
+from scribblesup.demo import DEMO_DATA
+from scribblesup.runs import RunDir, load_checkpoint, load_run, run_lock
+from scribblesup.train import train
+
+
+def demo_config(tmp_path, name="demo", *extra):
+    return load_config(None, [
+        f"name={name}", f"output.root={tmp_path}", "data.dataset=folder", f"data.root={DEMO_DATA / 'acdc'}",
+        "data.train_split=all", "data.val_split=all", "data.input_size=[32,32]", "model.width=0.125",
+        "train.steps=2", "train.batch_size=2", "train.eval_every=2", "train.checkpoint_every=1", *extra])
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("runs")
+    return train(demo_config(tmp), progress=False), tmp
+
+
+class Payload:
+    """Unpickling this runs code: it creates the file ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_a_planted_checkpoint_runs_no_code(demo_run, tmp_path, capsys):
+    run_dir, _ = demo_run
+    marker = tmp_path / "payload_ran"
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "config.yaml").write_text((run_dir / "config.yaml").read_text())
+    torch.save({"model": Payload(marker)}, planted / "best.pt")
+    assert main(["evaluate", "--run", str(planted)]) == 2
+    err = capsys.readouterr().err
+    assert "best.pt: not a readable scribblesup checkpoint" in err and "Traceback" not in err
+    assert main(["predict", "--run", str(planted), str(DEMO_DATA / "acdc" / "images"), "-o", str(tmp_path / "p")]) == 2
+    with pytest.raises(ValueError, match="not a readable"):
+        load_checkpoint(planted / "best.pt")
+    assert not marker.exists(), "unpickling the checkpoint ran the planted code"
+    # and init_from refuses it too
+    with pytest.raises(ValueError, match="not a readable"):
+        train(demo_config(tmp_path, "init", f"train.init_from={planted / 'best.pt'}"), progress=False)
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_is_a_clear_error(demo_run, tmp_path, capsys):
+    run_dir, _ = demo_run
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "last.pt").write_bytes((run_dir / "last.pt").read_bytes()[:1000])
+    assert main(["evaluate", "--run", str(broken), "--checkpoint", "last"]) == 2
+    assert "last.pt: not a readable scribblesup checkpoint" in capsys.readouterr().err
+
+
+def test_a_run_folder_alone_rebuilds_the_model(demo_run, tmp_path):
+    run_dir, _ = demo_run
+    state = torch.load(run_dir / "last.pt", weights_only=True)
+    assert state["model_spec"] == {"name": "unet", "num_classes": 4, "in_channels": 1, "width": 0.125, "options": {}}
+    assert state["classes"]["names"] == ["background", "RV", "Myo", "LV"]
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for f in ("config.yaml", "last.pt"):
+        (moved / f).write_bytes((run_dir / f).read_bytes())
+    model, config, info = load_run(moved, "last", torch.device("cpu"))
+    assert info.num_classes == 4 and info.palette.shape == (4, 3) and config.name == "demo"
+    ref, _, _ = load_run(run_dir, "last", torch.device("cpu"))
+    x = torch.rand(1, 1, 32, 32)
+    assert torch.equal(model(x), ref(x))
+
+
+def test_resume_refuses_a_changed_config_before_writing(demo_run, tmp_path):
+    _, tmp = demo_run
+    run = RunDir(tmp / "demo")
+    before = run.config.read_text()
+    with pytest.raises(ValueError, match=r"--resume with a different config \(model.width, train.lr\)"):
+        train(demo_config(tmp, "demo", "model.width=0.25", "train.lr=0.01"), resume=True, progress=False)
+    assert run.config.read_text() == before
+    # more steps is an allowed change
+    train(demo_config(tmp, "demo", "train.steps=3"), resume=True, progress=False)
+    assert torch.load(run.last, weights_only=True)["step"] == 3
+
+
+def test_a_locked_run_folder_is_refused(tmp_path):
+    code = ("import sys, time; from scribblesup.runs import run_lock\n"
+            "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(30)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "r")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(FileExistsError, match="another process is using this run folder"):
+            with run_lock(tmp_path / "r"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with run_lock(tmp_path / "r"):  # released by the kill
+        pass
+
+
+def test_outputs_get_the_usual_permissions(demo_run):
+    run_dir, _ = demo_run
+    for f in ("last.pt", "config.yaml", "eval_all_last.json"):
+        mode = (run_dir / f).stat().st_mode & 0o777
+        assert mode & 0o044 == 0o044, f"{f} has mode {oct(mode)}"  # group/other readable under the usual umask
+    assert not list(run_dir.glob(".*.tmp*"))
+
+
+def test_folder_dataset_lists_no_hidden_temp_files(tmp_path):
+    import shutil
+
+    root = tmp_path / "ds"
+    shutil.copytree(DEMO_DATA / "acdc", root)
+    (root / "images" / ".patient003_frame01_slice_5.png.x1y2.tmp.png").write_bytes(b"half written")
+    from scribblesup.datasets import open_dataset
+
+    ds = open_dataset("folder", root)
+    assert len(ds) == 3 and not any(i.startswith(".") for i in ds.ids)
+    assert np.isfinite(ds[0].image).all()
