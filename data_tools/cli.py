@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from scribblesup.conventions import UNLABELLED
 from scribblesup.datasets import DATASETS, open_dataset
-from scribblesup.io import read_label_png, write_label_png
+from scribblesup.datasets.base import sample_problems
+from scribblesup.io import check_outputs, read_label_png, write_label_png
 from scribblesup.datasets.voc import read_scribble_xml
 from scribblesup.scribbles import sample_seed, shrink_scribbles, synthesize_scribbles
 
@@ -20,9 +21,10 @@ PNG = "*.png"
 
 
 def _png_files(folder: Path, what: str) -> list:
+    """The PNG files of a folder (hidden ones, e.g. a killed writer's temporary files, are not inputs)."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such {what} folder")
-    files = sorted(folder.glob(PNG))
+    files = sorted(p for p in folder.glob(PNG) if not p.name.startswith("."))
     if not files:
         raise FileNotFoundError(f"{folder}: no {what} PNG files")
     return files
@@ -35,6 +37,7 @@ def _open(args):
 def cmd_synthesize(args) -> int:
     """Label PNGs -> synthesised scribble PNGs (same names)."""
     files = _png_files(args.labels, "label")
+    check_outputs([args.out / p.name for p in files], files)
     done = 0
     for path in tqdm(files, desc="synthesize", unit="img"):
         out = args.out / path.name
@@ -55,6 +58,9 @@ def cmd_synthesize(args) -> int:
 def cmd_shrink(args) -> int:
     """Scribble PNGs -> each stroke shrunk to a length ratio (0 = clicks)."""
     files = _png_files(args.scribbles, "scribble")
+    if not 0 <= args.ratio <= 1:
+        raise ValueError(f"--ratio {args.ratio}: expected a length ratio in 0..1 (0 = one click per stroke)")
+    check_outputs([args.out / p.name for p in files], files)
     for path in tqdm(files, desc=f"shrink to {args.ratio}", unit="img"):
         scribble = read_label_png(path)
         write_label_png(args.out / path.name, shrink_scribbles(scribble, args.ratio, sample_seed(args.seed, path.stem)))
@@ -66,7 +72,7 @@ def cmd_convert_pascal(args) -> int:
     """PASCAL-Scribble XML files -> palette PNGs (0..20, 255 unlabelled)."""
     if not args.xml.is_dir():
         raise FileNotFoundError(f"{args.xml}: no such folder")
-    files = sorted(args.xml.glob("*.xml"))
+    files = sorted(p for p in args.xml.glob("*.xml") if not p.name.startswith("."))
     if not files:
         raise FileNotFoundError(f"{args.xml}: no XML files")
     from scribblesup.datasets.voc import VOC_INFO
@@ -83,7 +89,8 @@ def cmd_convert_pascal(args) -> int:
 
 
 def cmd_check(args) -> int:
-    """Validate a dataset: every sample loads, sizes agree, class ids in range; exit 1 on any problem."""
+    """Validate a dataset: every sample loads, sizes agree, values finite, class ids in range, every scribble marks
+    something; each problem listed with its sample and file; exit 1 on any."""
     ds = _open(args)
     k = ds.info.num_classes
     problems, scribbled, pixels, with_label, agree, marked_gt = [], 0, 0, 0, 0, 0
@@ -93,19 +100,12 @@ def cmd_check(args) -> int:
         except (OSError, ValueError, KeyError) as exc:
             problems.append(f"{sample_id}: {exc}")
             continue
+        problems += [f"{sample_id}: {p}" for p in sample_problems(s, k)]
         marked = s.scribble != UNLABELLED
-        bad = np.unique(s.scribble[marked & (s.scribble >= k)])
-        if bad.size:
-            problems.append(f"{sample_id}: scribble class ids {bad.tolist()} beyond {k} classes")
-        if not marked.any():
-            problems.append(f"{sample_id}: scribble has no labelled pixel")
         scribbled += int(marked.sum())
         pixels += marked.size
         if s.label is not None:
             with_label += 1
-            bad = np.unique(s.label[(s.label != UNLABELLED) & (s.label >= k)])
-            if bad.size:
-                problems.append(f"{sample_id}: label class ids {bad.tolist()} beyond {k} classes")
             both = marked & (s.label != UNLABELLED)
             agree += int((s.scribble[both] == s.label[both]).sum())
             marked_gt += int(both.sum())
@@ -188,4 +188,7 @@ def main(argv=None) -> int:
         return args.func(args)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # permissions, a folder where a file was expected, a full disk ...
+        print(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
         return 2

@@ -40,7 +40,8 @@ def _cmd_propagate(args) -> int:
     from .datasets import DATASETS, open_dataset
     from .io import check_outputs, overlay, read_image, read_label_png, write_image, write_label_png
     from .labelling import label_dataset
-    from .propagation import propagate_scribbles
+    from .propagation import propagate_scribbles, validate_image
+    from .runs import run_lock
 
     params = propagation_params(args, args.dataset)
     if args.root is not None:
@@ -55,8 +56,9 @@ def _cmd_propagate(args) -> int:
                   "fold": (args.fold or 1) if args.dataset == "acdc" else None,
                   "scribbles": str(Path(args.scribbles).resolve()) if args.scribbles else None,
                   "params": params.to_dict()}
-        result = label_dataset(dataset, args.out, params, workers=args.workers, overwrite=args.overwrite,
-                               record=record)
+        with run_lock(args.out):
+            result = label_dataset(dataset, args.out, params, workers=args.workers, overwrite=args.overwrite,
+                                   record=record)
         print(f"wrote {len(dataset)} pseudo labels to {args.out}")
         if result.confusion is not None:
             print("pseudo-label IoU against ground truth:")
@@ -72,6 +74,10 @@ def _cmd_propagate(args) -> int:
     info = getattr(DATASETS[args.dataset], "info", None) if args.dataset else None  # a folder's classes live in it
     colors = info.palette if info else None
     image = read_image(args.image)
+    try:
+        validate_image(image)
+    except ValueError as exc:
+        raise ValueError(f"{args.image}: {exc}") from None
     scribble = read_label_png(args.scribble, colors)
     if args.num_classes:
         num_classes = args.num_classes
@@ -85,7 +91,7 @@ def _cmd_propagate(args) -> int:
     try:
         result = propagate_scribbles(image, scribble, num_classes, params)
     except ValueError as exc:
-        raise ValueError(f"{args.image} + {args.scribble}: {exc}") from None
+        raise ValueError(f"{args.scribble}: {exc}") from None
     picture = overlay(image, result.labels, colors, scribble=scribble) if args.overlay else None
     write_label_png(args.output, result.labels, colors)
     if picture is not None:

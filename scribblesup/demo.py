@@ -8,9 +8,9 @@ import numpy as np
 
 from .conventions import UNLABELLED
 from .datasets import open_dataset
-from .io import overlay, write_image, write_label_png
-from .metrics import ConfusionMatrix
-from .propagation import default_params, propagate_scribbles
+from .io import overlay, read_label_png, write_image, write_label_png
+from .labelling import label_dataset
+from .propagation import default_params
 
 DEMO_DATA = Path(__file__).parent / "demo_data"
 
@@ -37,22 +37,22 @@ def run_demo(out: Path, params: dict | None = None, train_steps: int = 150) -> d
     for name in ("acdc", "camvid"):
         ds = open_dataset("folder", DEMO_DATA / name)
         kwargs = (params or {}).get(name, {})
-        cm = ConfusionMatrix(ds.info.num_classes)
+        result = label_dataset(ds, out / name / "pseudo_labels", default_params(name, **kwargs), progress=False,
+                               overwrite=True)
         for sample in ds:
-            result = propagate_scribbles(sample.image, sample.scribble, ds.info.num_classes, default_params(name, **kwargs))
-            write_label_png(out / name / "pseudo_labels" / f"{sample.id}.png", result.labels, ds.info.palette)
+            labels = read_label_png(out / name / "pseudo_labels" / f"{sample.id}.png")
             picture = np.concatenate(
                 [
-                    overlay(sample.image, np.full_like(sample.scribble, UNLABELLED), ds.info.palette, scribble=sample.scribble),
-                    overlay(sample.image, result.labels, ds.info.palette),
+                    overlay(sample.image, np.full_like(sample.scribble, UNLABELLED), ds.info.palette,
+                            scribble=sample.scribble),
+                    overlay(sample.image, labels, ds.info.palette),
                     overlay(sample.image, sample.label, ds.info.palette),
                 ],
                 axis=1,
             )
             write_image(out / name / "overlays" / f"{sample.id}.png", picture)
-            cm.update(sample.label, result.labels)
-        scores[name] = cm.miou
-        lines.append(f"- {name}: {len(ds)} images, pseudo-label mIoU {cm.miou:.3f} "
+        scores[name] = result.confusion.miou
+        lines.append(f"- {name}: {len(ds)} images, pseudo-label mIoU {scores[name]:.3f} "
                      f"(overlays: scribbles | pseudo labels | ground truth in {out / name / 'overlays'})")
         print(lines[-1])
     if train_steps:

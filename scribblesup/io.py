@@ -68,12 +68,19 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
-def remove_stale_temp_files(folder: str | os.PathLike) -> int:
-    """Delete temporary files that :func:`atomic_path` left in ``folder`` (a killed writer); return how many."""
+def remove_stale_temp_files(folder: str | os.PathLike, older_than: float = 0.0) -> int:
+    """Delete temporary files that :func:`atomic_path` left in ``folder`` (a killed writer); return how many.
+
+    Call it only on a folder this process owns (a locked run folder), or with ``older_than`` (seconds) on a
+    shared one, so that another process's file in flight is left alone.
+    """
+    import time
+
     folder = Path(folder)
     if not folder.is_dir():
         return 0
-    stale = [p for p in folder.glob(f".*{TEMP_MARK}*") if p.is_file()]
+    now = time.time()
+    stale = [p for p in folder.glob(f".*{TEMP_MARK}*") if p.is_file() and now - p.stat().st_mtime >= older_than]
     for p in stale:
         p.unlink(missing_ok=True)
     return len(stale)
@@ -129,15 +136,35 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         Image.fromarray(image).save(tmp, format=fmt)
 
 
+def max_pixels() -> int:
+    """The largest image (in pixels) any reader accepts: ``SCRIBBLESUP_MAX_PIXELS``, default 50 million
+    (e.g. 7000 x 7000); larger inputs are refused before they are decoded."""
+    value = os.environ.get("SCRIBBLESUP_MAX_PIXELS", "50000000")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"SCRIBBLESUP_MAX_PIXELS={value!r}: expected a whole number of pixels") from None
+
+
+def check_size(width: int, height: int, source) -> None:
+    """Refuse an image declared larger than :func:`max_pixels` (or with a non-positive side), naming ``source``."""
+    if width < 1 or height < 1:
+        raise ValueError(f"{source}: image size {width}x{height} is empty")
+    if width * height > max_pixels():
+        raise ValueError(f"{source}: image of {width}x{height} pixels is larger than the limit of {max_pixels()} "
+                         "pixels (set SCRIBBLESUP_MAX_PIXELS to raise it)")
+
+
 def _open(path: str | os.PathLike) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
         img = Image.open(path)
+        check_size(*img.size, path)
         img.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable image ({exc})") from exc
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"{path}: not a readable image ({exc})") from None
     return img
 
 
@@ -151,9 +178,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
         try:
-            arr = np.load(path)
-        except ValueError as exc:
-            raise ValueError(f"{path}: not a readable .npy array ({exc})") from exc
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            if arr.ndim >= 2:
+                check_size(arr.shape[1], arr.shape[0], path)
+            arr = np.array(arr)
+        except (ValueError, OSError) as exc:
+            if str(path) in str(exc):
+                raise
+            raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
         try:
             return as_float_image(arr)
         except ValueError as exc:

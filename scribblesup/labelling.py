@@ -21,7 +21,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .conventions import UNLABELLED, as_float_image
-from .io import atomic_path, read_label_png, write_label_png
+from .datasets.base import check_sample_id
+from .io import atomic_path, read_label_png, remove_stale_temp_files, write_label_png
 from .metrics import ConfusionMatrix
 from .propagation import PropagationParams, default_params, propagate_scribbles
 from .superpixels import build_region_graph, load_region_graph, save_region_graph
@@ -67,7 +68,7 @@ class RegionGraphCache:
         return h.hexdigest()
 
     def path(self, sample_id: str) -> Path:
-        return self.folder / f"{sample_id}.npz"
+        return self.folder / f"{check_sample_id(sample_id, self.folder)}.npz"
 
     def get(self, sample_id: str, image: np.ndarray):
         """The region graph of ``image`` (id ``sample_id``): from the cache when its key matches, else computed."""
@@ -85,6 +86,7 @@ class RegionGraphCache:
     def fill(self, dataset, workers: int = 1, progress: bool = True) -> "RegionGraphCache":
         """Compute the entries that are missing (stale ones are replaced when they are next used)."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(self.folder, older_than=3600)  # the cache is shared: only files no writer still holds
         todo = [(self, dataset, i) for i in dataset.ids if not self.path(i).is_file()]
         for _ in tqdm(parallel_map(_cache_one, todo, workers), total=len(todo), desc="superpixels + region graphs",
                       unit="img", disable=not progress or not todo):
@@ -218,7 +220,9 @@ def label_dataset(dataset, out_dir, params: PropagationParams | None = None, *, 
     if record is not None:
         check_record(out_dir, record, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(dataset, i, out_dir / f"{i}.png", params, cache, None, refine) for i in dataset.ids]
+    remove_stale_temp_files(out_dir)
+    jobs = [(dataset, check_sample_id(i, dataset.info.name), out_dir / f"{i}.png", params, cache, None, refine)
+            for i in dataset.ids]
     exists = [j[2].is_file() and not overwrite for j in jobs]
     done = [j for j, e in zip(jobs, exists) if e]
     todo = [j for j, e in zip(jobs, exists) if not e][:stop_after]

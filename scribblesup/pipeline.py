@@ -47,7 +47,7 @@ def round_config(config: Config, run: RunDir, k: int) -> Config:
     """The training config of round ``k``: pseudo-label supervision, and fine-tuning from round k-1 if asked."""
     c = copy.deepcopy(config)
     p = config.pipeline
-    c.name = f"round{k}"
+    c.name = run.round(k).path.name
     c.output.root = str(run.path)
     c.data.supervision = "pseudo"
     c.data.pseudo_dir = str(run.round(k).pseudo)

@@ -107,6 +107,19 @@ class Propagation:
     timings: dict = field(default_factory=dict)
 
 
+def validate_image(image: np.ndarray) -> np.ndarray:
+    """Check an image can be segmented; return it as float32 H x W x C.
+
+    Raises ``ValueError`` for a wrong shape, NaN or infinite values, or an image smaller than 2 x 2.
+    """
+    img = as_float_image(image)
+    if min(img.shape[:2]) < 2:
+        raise ValueError(f"image is {img.shape[1]}x{img.shape[0]} pixels: too small to segment")
+    if not np.isfinite(img).all():
+        raise ValueError("image has NaN or infinite values")
+    return img
+
+
 def validate_scribble(scribble: np.ndarray, image_shape: tuple, num_classes: int) -> np.ndarray:
     """Check a scribble map against its image and class count; return it as uint8.
 
@@ -192,7 +205,7 @@ def propagate_scribbles(
     True
     """
     params = params or PropagationParams()
-    img = as_float_image(image)
+    img = validate_image(image)
     scribble = validate_scribble(scribble, img.shape, num_classes)
     timings = {}
     t0 = time.perf_counter()

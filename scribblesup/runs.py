@@ -32,7 +32,7 @@ import torch
 import yaml
 
 from .config import Config, config_differences
-from .io import atomic_path
+from .io import atomic_path, remove_stale_temp_files
 
 SCALAR_FIELDS = ["step", "loss", "lr", "val_score", "val_miou", "val_mean_dice", "seconds"]
 ROUND_FIELDS = ["round", "pseudo_miou", "pseudo_pixel_accuracy", "pseudo_coverage", "val_score", "val_miou",
@@ -131,7 +131,7 @@ def run_lock(run_dir: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise FileExistsError(f"{run_dir}: another process is using this run folder (locked); wait for it "
+            raise FileExistsError(f"{run_dir}: another process is using this folder (locked); wait for it "
                                   "or choose another name (--set name=...)") from None
         yield
     finally:
@@ -157,9 +157,13 @@ def open_run_dir(run: RunDir, config: Config, resume: bool, exists_if: Path, log
                              f"may change only {', '.join(RESUMABLE_CHANGES)}. Start a new run (--set name=...) "
                              "to change the others")
     run.path.mkdir(parents=True, exist_ok=True)
+    removed = remove_stale_temp_files(run.path)
     with atomic_path(run.config) as tmp:
         tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    return file_logger(run.log(log_name))
+    log = file_logger(run.log(log_name))
+    if removed:
+        log.info(f"removed {removed} temporary file(s) a killed run had left")
+    return log
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

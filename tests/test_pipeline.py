@@ -179,3 +179,47 @@ def test_figures_of_a_run(finished_run, acdc_root, tmp_path):
 
     with Image.open(grid) as im:
         assert im.size[0] > im.size[1] > 100
+
+
+def kill_when(proc, ready, deadline_s=180):
+    """SIGKILL ``proc`` as soon as ``ready()`` holds (polled every few ms)."""
+    import os
+    import signal
+    import time
+
+    deadline = time.time() + deadline_s
+    while not ready() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.parametrize("phase", ["labels", "train"])
+def test_sigkill_of_a_real_run_then_resume(acdc_root, tmp_path, phase):
+    """A `scribblesup run` process killed with SIGKILL inside label inference or inside training resumes to the
+    uninterrupted run's labels and weights, and leaves no temporary file behind."""
+    import subprocess
+    import sys
+
+    overrides = [f"output.root={tmp_path}", f"data.root={acdc_root}", "data.limit=40", "data.val_limit=4",
+                 "data.input_size=[48,48]", "model.width=0.125", "train.batch_size=2", "train.steps=6",
+                 "train.eval_every=6", "train.checkpoint_every=1", "pipeline.rounds=1", "pipeline.finetune_steps=3",
+                 "pipeline.workers=1", "propagation.n_segments=400"]
+    reference = run_pipeline(load_config(None, ["name=reference", *overrides]), progress=False)
+    args = [sys.executable, "-m", "scribblesup", "run", "--set", "name=killed", *overrides]
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if phase == "labels":  # round 0's label inference: killed after its first pseudo labels
+        kill_when(proc, lambda: len(list((run / "round0" / "pseudo").glob("*.png"))) >= 2)
+        written = len(list((run / "round0" / "pseudo").glob("*.png")))
+        assert 0 < written < 40 and not (run / "round0" / "labels.json").exists(), "the kill missed label inference"
+    else:  # round 0's training: killed after its first checkpoint
+        kill_when(proc, lambda: (run / "round0" / "last.pt").exists())
+        assert not (run / "round0" / "eval_val_last.json").exists(), "the kill came after training"
+    assert subprocess.run(args + ["--resume"], capture_output=True).returncode == 0
+    assert not [p for p in run.rglob(".*") if ".tmp" in p.name], "a temporary file was left behind"
+    for k in (0, 1):
+        for png in (reference / f"round{k}" / "pseudo").glob("*.png"):
+            assert png.read_bytes() == (run / f"round{k}" / "pseudo" / png.name).read_bytes()
+    a, b = final_weights(reference, 1), final_weights(run, 1)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -101,7 +101,7 @@ def test_a_locked_run_folder_is_refused(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "r")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(FileExistsError, match="another process is using this run folder"):
+        with pytest.raises(FileExistsError, match="another process is using this folder"):
             with run_lock(tmp_path / "r"):
                 pass
     finally:
@@ -130,3 +130,22 @@ def test_folder_dataset_lists_no_hidden_temp_files(tmp_path):
     ds = open_dataset("folder", root)
     assert len(ds) == 3 and not any(i.startswith(".") for i in ds.ids)
     assert np.isfinite(ds[0].image).all()
+
+
+def test_pipeline_end_to_end_on_the_bundled_demo_data(tmp_path):
+    """Without ../shared: two rounds of graph cut and training on the demo slices, scored, evaluated from the folder."""
+    from scribblesup.pipeline import run_pipeline
+    from scribblesup.runs import read_csv
+
+    config = demo_config(tmp_path, "pipe", "pipeline.rounds=1", "pipeline.finetune_steps=1", "pipeline.workers=1",
+                         "propagation.n_segments=300")
+    run = RunDir(run_pipeline(config, progress=False))
+    rows = read_csv(run.rounds_csv)
+    assert [r["round"] for r in rows] == ["0", "1"]
+    assert float(rows[0]["pseudo_miou"]) > 0.5 and float(rows[0]["pseudo_coverage"]) == 1.0
+    for k in (0, 1):
+        assert sorted(p.stem for p in run.round(k).pseudo.glob("*.png")) == [
+            "patient003_frame01_slice_5", "patient011_frame01_slice_4", "patient017_frame01_slice_3"]
+    assert torch.load(run.round(1).last, weights_only=True)["step"] == 1
+    assert main(["evaluate", "--run", str(run.round(1).path), "--checkpoint", "last"]) == 0
+    assert run.round(1).evaluation("all", "last").is_file()

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..conventions import UNLABELLED
 from ..io import read_label_png
-from .base import Dataset, DatasetInfo, Sample
+from .base import Dataset, DatasetInfo, Sample, check_shapes
 
 ACDC_INFO = DatasetInfo(
     name="acdc",
@@ -83,12 +83,14 @@ class ACDCSlices(Dataset):
                 scribble = f["scribble"][()]
         except (OSError, KeyError) as exc:
             raise ValueError(f"{path}: not a readable ACDC slice with image/label/scribble ({exc})") from exc
+        if image.ndim != 2:
+            raise ValueError(f"{path}: image of shape {image.shape}, expected one H x W slice")
+        check_shapes(image, {f"{path} label": label, f"{path} scribble": scribble})
         scribble = np.where(scribble == ACDC_SCRIBBLE_UNLABELLED, UNLABELLED, scribble).astype(np.uint8)
         if self.scribble_dir is not None:
-            scribble = read_label_png(self.scribble_dir / f"{sample_id}.png")
-            if scribble.shape != label.shape:
-                raise ValueError(f"{self.scribble_dir / (sample_id + '.png')}: scribble size {scribble.shape[::-1]} "
-                                 f"differs from the image's {label.shape[::-1]}")
+            scribble_path = self.scribble_dir / f"{sample_id}.png"
+            scribble = read_label_png(scribble_path)
+            check_shapes(image, {scribble_path: scribble})
         return Sample(sample_id, image[:, :, None], scribble, label)
 
     @staticmethod

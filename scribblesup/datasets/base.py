@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..conventions import UNLABELLED
+
 _SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
 
@@ -28,6 +30,36 @@ def check_sample_id(sample_id: str, source) -> str:
     if not isinstance(sample_id, str) or not _SAFE_ID.fullmatch(sample_id) or len(sample_id) > 200:
         raise ValueError(f"{source}: sample id {sample_id!r} is not a plain file name (letters, digits, _ . + -)")
     return sample_id
+
+
+def check_shapes(image: np.ndarray, maps: dict) -> None:
+    """Every map (``{source: array or None}``: label, scribble) is 2D and of the image's size; ``ValueError`` names
+    the source otherwise."""
+    h, w = image.shape[:2]
+    for source, arr in maps.items():
+        if arr is None:
+            continue
+        if arr.ndim != 2 or arr.shape != (h, w):
+            raise ValueError(f"{source}: size {'x'.join(map(str, arr.shape[::-1]))} differs from the image's {w}x{h}")
+
+
+def sample_problems(sample: "Sample", num_classes: int) -> list[str]:
+    """What a later command would trip on in one loaded sample: non-finite image values, an image too small to
+    segment, class ids beyond ``num_classes``, a scribble with no labelled pixel."""
+    problems = []
+    if not np.isfinite(sample.image).all():
+        problems.append("image has NaN or infinite values")
+    if min(sample.image.shape[:2]) < 2:
+        problems.append(f"image is {sample.image.shape[1]}x{sample.image.shape[0]} pixels: too small to segment")
+    for what, arr in (("scribble", sample.scribble), ("label", sample.label)):
+        if arr is None:
+            continue
+        bad = np.unique(arr[(arr != UNLABELLED) & (arr >= num_classes)])
+        if bad.size:
+            problems.append(f"{what} class ids {bad.tolist()} beyond the {num_classes} classes")
+    if not (sample.scribble != UNLABELLED).any():
+        problems.append("scribble has no labelled pixel")
+    return problems
 
 
 @dataclass

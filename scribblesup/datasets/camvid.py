@@ -9,7 +9,7 @@ import numpy as np
 from ..conventions import UNLABELLED
 from ..io import read_image, read_label_png
 from ..scribbles import sample_seed, synthesize_scribbles
-from .base import Dataset, DatasetInfo, Sample, check_sample_id
+from .base import Dataset, DatasetInfo, Sample, check_sample_id, check_shapes
 
 CAMVID_INFO = DatasetInfo(
     name="camvid",
@@ -87,4 +87,7 @@ class CamVid(Dataset):
             scribble = synthesize_scribbles(label, seed=sample_seed(self.scribble_seed, sample_id))
         else:
             raise FileNotFoundError(f"{label_path}: no label to synthesise scribbles from, and no scribble_dir given")
+        check_shapes(image, {label_path: label})
+        if self.scribble_dir is not None:
+            check_shapes(image, {self.scribble_dir / f"{sample_id}.png": scribble})
         return Sample(sample_id, image, scribble, label)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import UNLABELLED
-from ..io import default_palette, read_image, read_label_png
+from ..io import check_size, default_palette, read_image, read_label_png
 from ..scribbles import rasterize_polylines
 from .base import Dataset, DatasetInfo, Sample, check_sample_id
 
@@ -67,6 +67,7 @@ def parse_scribble_xml(path, class_names=VOC_CLASSES, aliases=None, clip: bool =
         raise ValueError(f"{path}: malformed XML ({exc})") from exc
     except (AttributeError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: no valid <size><width>..</width><height>..</height></size>") from exc
+    check_size(shape[1], shape[0], path)  # a declared 100000 x 100000 image is refused before any allocation
     polylines, outside = [], 0
     for n, poly in enumerate(root.iter("polygon"), 1):
         tag = (poly.findtext("tag") or "").strip()

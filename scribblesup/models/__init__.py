@@ -64,7 +64,10 @@ def load_pretrained(model: nn.Module, path, verbose: bool = True) -> dict:
     dict
         ``matched`` (target names), ``skipped_source`` and ``unmatched_target`` (names).
     """
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means the file is not a plain state dict
+        raise ValueError(f"{path}: not a readable state dict of tensors ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     target = model.state_dict()
