@@ -65,6 +65,23 @@ def piped(config: Config) -> Path:
     return run_pipeline(config, resume=True)
 
 
+def seeded(path: Path, seed: int, overrides=(), suffix: str = "") -> Config:
+    """The config at ``path`` with ``train.seed`` = ``seed`` and the run named ``<stem><suffix>`` (seed 0, the
+    committed configs' seed) or ``<stem><suffix>_seed<seed>``."""
+    name = Path(path).stem + suffix + ("" if seed == 0 else f"_seed{seed}")
+    return load_config(path, [*overrides, f"train.seed={seed}", f"name={name}"])
+
+
+def mean_std(values) -> str:
+    """``0.412 +- 0.011`` (sample standard deviation; one value: no spread)."""
+    values = np.asarray([v for v in values if v is not None], np.float64)
+    if len(values) == 0:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{values.mean():.4f} +- {values.std(ddof=1):.4f}"
+
+
 def evaluation(run_dir, refine: str | None = None, checkpoint: str = "last", split: str | None = None) -> dict:
     """A run's evaluation (optionally refined), computed once and cached in the run folder."""
     run = RunDir(run_dir)
@@ -148,4 +165,4 @@ def write_table(name: str, title: str, rows: list[dict], columns: list[tuple], n
 
 
 __all__ = ["DATA_TAG", "CONFIGS", "RESULTS", "FIGURES", "tag", "config_path", "add_dataset_args", "trained", "piped",
-           "evaluation", "every_nth", "spread", "command", "provenance", "fmt", "write_table", "load_config"]
+           "evaluation", "seeded", "mean_std", "every_nth", "spread", "command", "provenance", "fmt", "write_table", "load_config"]

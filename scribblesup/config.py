@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from .losses import CLASS_WEIGHTINGS
 from .propagation import PropagationParams
 from .validation import check_value
 
@@ -88,6 +89,9 @@ class TrainConfig:
     amp: bool = True  # mixed precision, CUDA only
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     init_from: str | None = None  # a checkpoint (.pt of a run) whose model weights start training: fine-tuning
+    # per-class loss weights: none | median_frequency | inverse_sqrt_frequency | [w0, w1, ...], computed from the
+    # labels this run trains on (dense labels, scribbles, or the round's pseudo labels): scribblesup.losses
+    class_weights: str | list[float] = _f("none", choices=CLASS_WEIGHTINGS, min=0)
 
 
 def _propagation_section():

@@ -7,6 +7,7 @@ The layout of a run folder is spelled out here and nowhere else::
         train.log | pipeline.log
         scalars.csv             loss and lr every train.log_every steps, validation scores every train.eval_every
         last.pt  best.pt        checkpoints (plain tensors, numbers, strings: loadable with weights_only=True)
+        class_weights.json      the loss's class weights, what they were counted on, the counts
         eval_<split>_<checkpoint>[_<refine>].json / .md
         rounds.csv              (scribblesup run) one row per round
         round<k>/               (scribblesup run) a training run folder, plus
@@ -71,6 +72,10 @@ class RunDir:
         if which not in ("last", "best"):
             raise ValueError(f"checkpoint must be last or best, got {which!r}")
         return self.path / f"{which}.pt"
+
+    @property
+    def class_weights(self) -> Path:
+        return self.path / "class_weights.json"
 
     @property
     def scalars(self) -> Path:

@@ -26,6 +26,7 @@ from .conventions import UNLABELLED
 from .datasets import open_split
 from .inference import evaluate_model, format_report, pick_device, to_tensor
 from .io import read_label_png
+from .losses import class_pixel_counts, class_weights, partial_cross_entropy
 from .models import create_model, load_pretrained
 from .runs import (SCALAR_FIELDS, RunDir, class_info, load_checkpoint, model_spec, open_run_dir, rewrite_scalars,
                    run_lock, save_checkpoint, write_json)
@@ -112,12 +113,6 @@ def batch_for_step(samples: TrainingSamples, step: int, config: Config):
 
 # ------------------------------------------------------------------------------------------------ loss, schedule
 
-def partial_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = UNLABELLED) -> torch.Tensor:
-    """Cross-entropy over labelled pixels only (255 ignored); 0 when a batch has none."""
-    total = F.cross_entropy(logits.float(), target, ignore_index=ignore_index, reduction="sum")
-    return total / (target != ignore_index).sum().clamp(min=1)
-
-
 def learning_rate(config: Config, step: int) -> float:
     """Poly schedule: ``lr * (1 - step / steps) ** poly_power``."""
     t = config.train
@@ -142,12 +137,13 @@ def build_model(config: Config, num_classes: int, in_channels: int):
     return model
 
 
-def train_step(model, optimizer, scaler, images, targets, lr: float, amp_dtype, use_amp: bool) -> float:
-    """One optimisation step on one batch; returns the loss."""
+def train_step(model, optimizer, scaler, images, targets, lr: float, amp_dtype, use_amp: bool,
+               weight: torch.Tensor | None = None) -> float:
+    """One optimisation step on one batch (``weight``: per-class loss weights); returns the loss."""
     for g in optimizer.param_groups:
         g["lr"] = lr
     with torch.autocast(images.device.type, dtype=amp_dtype, enabled=use_amp):
-        loss = partial_cross_entropy(model(images), targets)
+        loss = partial_cross_entropy(model(images), targets, weight=weight)
     if not torch.isfinite(loss):
         raise ValueError(f"the loss became {loss.item()} (diverged); lower train.lr")
     optimizer.zero_grad(set_to_none=True)
@@ -172,6 +168,7 @@ class Trainer:
         # a limited validation scores whole volumes only (evaluate_model skips partial ones)
         self.val_ids = self.val.ids[: config.data.val_limit] if config.data.val_limit else None
         self.info = self.samples.dataset.info
+        self.weight = self.loss_weights()
         torch.manual_seed(t.seed)
         self.model = build_model(config, self.info.num_classes, self.samples.in_channels).to(self.device)
         self.optimizer = make_optimizer(self.model, config)
@@ -194,6 +191,25 @@ class Trainer:
                 self.log.info(f"initialised from {t.init_from}")
             self.log.info(f"start: {config.name} on {self.device}, {len(self.samples.ids)} training images, "
                           f"{sum(p.numel() for p in self.model.parameters()) / 1e6:.2f} M parameters")
+
+    def loss_weights(self) -> torch.Tensor | None:
+        """Class weights from the labels this run trains on (never ground truth in a weakly supervised run);
+        written to ``class_weights.json`` with their source."""
+        d, k = self.config.data, self.info.num_classes
+        counts, image_pixels = class_pixel_counts(self.samples.targets, k)
+        weights = class_weights(counts, image_pixels, self.config.train.class_weights)
+        source = {"full": "dense labels (data.supervision: full)",
+                  "scribble": "scribbles (data.supervision: scribble)",
+                  "pseudo": f"pseudo labels in {d.pseudo_dir} (data.supervision: pseudo)"}[d.supervision]
+        write_json(self.run.class_weights, {
+            "method": self.config.train.class_weights, "source": source, "classes": list(self.info.class_names),
+            "pixels": counts.tolist(), "pixels_of_images_with_the_class": image_pixels.tolist(),
+            "weights": None if weights is None else weights.tolist()})
+        if weights is None:
+            return None
+        self.log.info(f"class weights ({self.config.train.class_weights}, from {source}): "
+                      + ", ".join(f"{n} {w:.3g}" for n, w in zip(self.info.class_names, weights)))
+        return torch.tensor(weights, dtype=torch.float32, device=self.device)
 
     def checkpoint(self, step: int, path: Path) -> None:
         save_checkpoint(path, {
@@ -251,7 +267,7 @@ def _train(config: Config, resume: bool, progress: bool, stop_after: int | None)
             lr = learning_rate(config, step)
             torch.manual_seed(t.seed * 1_000_003 + step)  # dropout of this step
             running.append(train_step(tr.model, tr.optimizer, tr.scaler, images.to(tr.device),
-                                      targets.to(tr.device), lr, tr.amp_dtype, tr.use_amp))
+                                      targets.to(tr.device), lr, tr.amp_dtype, tr.use_amp, tr.weight))
             done = step + 1
             if done % t.log_every == 0 or done == t.steps:
                 mean = float(np.mean(running))

@@ -21,8 +21,16 @@ def check_value(value, hint, where: str, rules: dict):
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return check_value(value, inner, where, rules)
+        inner = [a for a in args if a is not type(None)]
+        errors = []
+        for hint_i in inner:  # the first type the value fits
+            try:
+                return check_value(value, hint_i, where, rules)
+            except ValueError as exc:
+                errors.append(str(exc))
+        if len(inner) == 1:
+            raise ValueError(errors[0])
+        raise ValueError(f"{where}: {value!r} fits none of {' | '.join(map(_type_name, args))} ({'; '.join(errors)})")
     if value is None:
         raise ValueError(f"{where} must be {_type_name(hint)}, got null")
     if origin is list:
@@ -46,8 +54,10 @@ def check_value(value, hint, where: str, rules: dict):
         ok = isinstance(value, hint)
     if not ok:
         raise ValueError(f"{where} must be {_type_name(hint)}, got {value!r}")
-    if "choices" in rules and value not in rules["choices"]:
+    if "choices" in rules and isinstance(value, str) and value not in rules["choices"]:
         raise ValueError(f"{where} must be one of {', '.join(map(str, rules['choices']))}, got {value!r}")
+    if not isinstance(value, (int, float)):
+        return value
     if "min" in rules and value < rules["min"]:
         raise ValueError(f"{where} must be >= {rules['min']}, got {value!r}")
     if "gt" in rules and not value > rules["gt"]:

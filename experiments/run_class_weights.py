@@ -1,0 +1,87 @@
+"""Class-weighted cross-entropy on CamVid (or ACDC): each recipe with and without class weights, over seeds.
+
+    python experiments/run_class_weights.py --dataset camvid --seeds 0 1 2
+    python experiments/run_class_weights.py --dataset camvid --seeds 0 1 2 --recipes unet_full scribblesup
+
+Recipes are the `cpu` (or ``--schedule``) configs ``<recipe>_<data>_<schedule>.yaml``; the weighted variant adds
+``train.class_weights=<--weighting>`` (default median_frequency), counted on what each run trains on (dense labels,
+scribbles, or each round's pseudo labels). Seed 0 runs are the committed configs' runs (shared with the main
+table); other seeds are ``<name>_seed<s>``. Writes experiments/results/class_weights_<data>_<schedule>.md and .csv
+(mean +- std over seeds, per-class IoU means; the CSV has one row per run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from common import add_dataset_args, config_path, evaluation, mean_std, piped, seeded, tag, trained, write_table
+from scribblesup.runs import RunDir
+
+
+def final_run(recipe: str, config) -> RunDir:
+    if recipe == "scribblesup":
+        return RunDir(piped(config)).round(config.pipeline.rounds)
+    return RunDir(trained(config))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataset_args(ap)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--recipes", nargs="+", default=["unet_full"], help="unet_full, unet_pce, scribblesup")
+    ap.add_argument("--weighting", default="median_frequency")
+    args = ap.parse_args()
+    t = tag(args.dataset, args.schedule)
+    per_run, rows = [], []
+    weightings = ("none", args.weighting)
+    # seed-major order: a killed or interrupted call leaves complete pairs (with and without weights) behind
+    for seed in args.seeds:
+        for recipe in args.recipes:
+            for weighting in weightings:
+                suffix = "" if weighting == "none" else f"_{weighting}"
+                config = seeded(config_path(recipe, args.dataset, args.schedule), seed,
+                                [f"train.class_weights={weighting}"], suffix)
+                run = final_run(recipe, config)
+                ev = evaluation(run.path)
+                per_run.append({"recipe": recipe, "weighting": weighting, "seed": seed, "score": ev["score"],
+                                "score_name": ev["score_name"], "miou": ev["confusion"]["miou"],
+                                **{f"iou_{k}": v for k, v in ev["confusion"]["per_class_iou"].items()},
+                                "run": str(run.path)})
+                print(per_run[-1], flush=True)
+    names = [k[4:] for k in per_run[0] if k.startswith("iou_")]
+    for recipe in args.recipes:
+        for weighting in weightings:
+            runs = [r for r in per_run if r["recipe"] == recipe and r["weighting"] == weighting]
+            row = {"recipe": recipe, "weighting": weighting, "seeds": len(runs),
+                   "score": mean_std([r["score"] for r in runs]), "miou": mean_std([r["miou"] for r in runs])}
+            for n in names:
+                vals = [r[f"iou_{n}"] for r in runs if r[f"iou_{n}"] is not None]
+                row[n] = float(np.mean(vals)) if vals else None
+            rows.append(row)
+    results = per_run
+    score_name = per_run[0]["score_name"]
+    columns = [("recipe", "recipe", ""), ("class weights", "weighting", ""), ("seeds", "seeds", ""),
+               (f"{score_name} (mean +- std)", "score", "")]
+    if score_name != "mIoU":
+        columns.append(("mIoU", "miou", ""))
+    columns += [(n, n, ".3f") for n in names]
+    write_table(f"class_weights_{t}", f"Class-weighted cross-entropy, {args.dataset} ({t})", rows, columns,
+                notes=[f"Validation scores of the last checkpoint; per-class columns are IoU means over the seeds "
+                       f"{args.seeds}. Weights from what each run trains on (`class_weights.json` in each run "
+                       "folder). Per-run values: the CSV."],
+                csv_fields=None)
+    from common import RESULTS
+    import csv
+
+    with (RESULTS / f"class_weights_{t}_runs.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, list(per_run[0]))
+        w.writeheader()
+        w.writerows(per_run)
+    print(json.dumps({"runs": len(per_run)}))
+
+
+if __name__ == "__main__":
+    main()
