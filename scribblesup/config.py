@@ -92,6 +92,9 @@ class TrainConfig:
     # per-class loss weights: none | median_frequency | inverse_sqrt_frequency | [w0, w1, ...], computed from the
     # labels this run trains on (dense labels, scribbles, or the round's pseudo labels): scribblesup.losses
     class_weights: str | list[float] = _f("none", choices=CLASS_WEIGHTINGS, min=0)
+    # segmentation, or edges: the network (e.g. hed) learns the boundaries of the label maps it trains on, with the
+    # class-balanced sigmoid cross-entropy on every output map; scored by the boundary F-measure
+    task: str = _f("segmentation", choices=("segmentation", "edges"))
 
 
 def _propagation_section():
@@ -117,6 +120,9 @@ class PipelineConfig:
     refine_pseudo: str | None = _f(None, choices=("densecrf", "mrf"))  # refine pseudo labels after each graph cut
     workers: int = _f(2, min=1)  # processes for superpixels and graph cuts
     cache_dir: str | None = None  # superpixel / region-graph cache (default: <output.root>/cache)
+    # an edge network (HED, same width and input size) trained for this many steps on round 0's pseudo-label
+    # boundaries; its edge maps join the pairwise term of rounds 1..R (propagation.edge_weight). null: none
+    edge_steps: int | None = _f(None, min=1)
 
 
 @dataclass
@@ -154,6 +160,15 @@ class Config:
 
     def check(self, source: str = "config") -> None:
         """Rules that tie several values together."""
+        if self.train.task == "edges" and self.data.supervision == "scribble":
+            raise ValueError(f"{source}: train.task: edges learns the boundaries of dense label maps; use "
+                             "data.supervision: full or pseudo")
+        if self.train.task == "edges" and self.train.class_weights != "none":
+            raise ValueError(f"{source}: train.task: edges balances edge and non-edge pixels itself; leave "
+                             "train.class_weights at none")
+        if self.pipeline.edge_steps and not (self.propagation.edge_weight or 0) > 0:
+            raise ValueError(f"{source}: pipeline.edge_steps trains an edge network for the pairwise term; give it a "
+                             "weight, propagation.edge_weight > 0")
         if self.data.supervision == "pseudo" and not self.data.pseudo_dir:
             raise ValueError(f"{source}: data.supervision: pseudo needs data.pseudo_dir "
                              "(a folder of <id>.png pseudo labels)")

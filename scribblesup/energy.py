@@ -150,10 +150,12 @@ def pairwise_weights(
     delta_color: float = 0.1,
     delta_texture: float = 0.1,
     use_boundary_length: bool = False,
+    edge_strength: np.ndarray | None = None,
+    edge_weight: float = 0.0,
 ) -> np.ndarray:
     """ScribbleSup pairwise weights on the region graph's edges.
 
-    w_ij = weight * exp(-|hc_i - hc_j|^2 / delta_color^2 - |ht_i - ht_j|^2 / delta_texture^2)
+    w_ij = weight * exp(-|hc_i - hc_j|^2 / delta_color^2 - |ht_i - ht_j|^2 / delta_texture^2 - edge_weight * e_ij)
 
     Parameters
     ----------
@@ -166,6 +168,12 @@ def pairwise_weights(
     use_boundary_length : bool
         Multiply each weight by the edge's shared boundary length divided by
         the mean boundary length (so ``weight`` keeps its scale).
+    edge_strength : ndarray, optional
+        (E,) edge probability along each shared boundary (e.g. HED's, :func:`scribblesup.superpixels.boundary_means`):
+        a likely edge makes the regions cheaper to separate.
+    edge_weight : float
+        Its weight in the exponent; 0 ignores it. A large ``delta_color`` / ``delta_texture`` with a positive
+        ``edge_weight`` uses the edge map instead of the colour and texture distances.
 
     Returns
     -------
@@ -175,7 +183,10 @@ def pairwise_weights(
     i, j = graph.edges[:, 0], graph.edges[:, 1]
     dc = ((graph.color_hist[i] - graph.color_hist[j]) ** 2).sum(axis=1)
     dt = ((graph.texture_hist[i] - graph.texture_hist[j]) ** 2).sum(axis=1)
-    w = weight * np.exp(-dc / delta_color**2 - dt / delta_texture**2)
+    exponent = -dc / delta_color**2 - dt / delta_texture**2
+    if edge_strength is not None and edge_weight > 0:
+        exponent = exponent - edge_weight * np.asarray(edge_strength, np.float64)
+    w = weight * np.exp(exponent)
     if use_boundary_length and len(w):
         w = w * graph.boundary_length / graph.boundary_length.mean()
     return w

@@ -59,6 +59,46 @@ def predict_probabilities(model, image: np.ndarray, input_size, device=None) -> 
     return torch.softmax(logits, dim=1)[0].cpu().numpy()
 
 
+@torch.no_grad()
+def predict_edges(model, image: np.ndarray, input_size, device=None) -> np.ndarray:
+    """Edge probability (H, W) of one image at its own size: the sigmoid of the network's last output channel (HED's
+    fused map), resized back from ``input_size``."""
+    device = device or next(model.parameters()).device
+    first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    x = to_tensor(match_channels(image, first_conv.in_channels))[None].to(device)
+    size = x.shape[-2:]
+    if input_size is not None and tuple(input_size) != tuple(size):
+        x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False)
+    logits = model(x).float()[:, -1:]
+    logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+    return torch.sigmoid(logits)[0, 0].cpu().numpy()
+
+
+def evaluate_edges(model, dataset, input_size, device=None, ids=None, progress: bool = False,
+                   tolerance: float = 2.0) -> dict:
+    """Score an edge network on a split: the boundary F-measure (ODS, OIS) of its edge maps against the boundaries
+    of the ground-truth labels (:func:`scribblesup.edges.boundary_f_measure`). ``score`` is the ODS F."""
+    from tqdm import tqdm
+
+    from .edges import boundary_f_measure, label_boundaries
+
+    was_training = model.training
+    model.eval()
+    ids = list(dataset.ids if ids is None else ids)
+    preds, truths = [], []
+    for sample_id in tqdm(ids, desc="evaluate edges", unit="img", disable=not progress, leave=False):
+        s = dataset.load(sample_id)
+        if s.label is None:
+            continue
+        preds.append(predict_edges(model, s.image, input_size, device))
+        truths.append(label_boundaries(s.label))
+    model.train(was_training)
+    if not truths:
+        raise ValueError("no sample of this split has ground truth to score edges against")
+    boundary = boundary_f_measure(preds, truths, tolerance=tolerance)
+    return {"boundary": boundary, "score": boundary["ods"], "score_name": "ODS F", "images": len(truths)}
+
+
 def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: bool = False,
                    refine: str | None = None, refine_options: dict | None = None) -> dict:
     """Score a network on a dataset split.
@@ -125,7 +165,13 @@ def _nanmean(values) -> float:
 
 
 def format_report(result: dict, title: str) -> str:
-    """A Markdown table of an :func:`evaluate_model` result."""
+    """A Markdown table of an :func:`evaluate_model` (or :func:`evaluate_edges`) result."""
+    if "boundary" in result:
+        b = result["boundary"]
+        return (f"# {title}\n\n{result['images']} images; boundary F-measure, tolerance {b['tolerance']:g} px\n\n"
+                f"| ODS F | precision | recall | threshold | OIS F |\n|---|---|---|---|---|\n"
+                f"| {b['ods']:.4f} | {b['ods_precision']:.4f} | {b['ods_recall']:.4f} | {b['ods_threshold']:.2f} | "
+                f"{b['ois']:.4f} |\n")
     c = result["confusion"]
     lines = [f"# {title}", "", f"{result['images']} images", "", "| class | IoU |" + (" Dice | HD95 (px) |" if "dice" in result else ""),
              "|---|---|" + ("---|---|" if "dice" in result else "")]

@@ -134,12 +134,13 @@ class LabellingResult:
 
 def _label_one(job):
     """Graph cut of one image; writes its label PNG and returns (confusion counts or None, covered, pixels)."""
-    dataset, sample_id, out_path, params, cache, probabilities, refine = job
+    dataset, sample_id, out_path, params, cache, probabilities, refine, edges = job
     sample = dataset.load(sample_id)
     k = dataset.info.num_classes
     graph = cache.get(sample_id, sample.image) if cache is not None else None
     try:
-        labels = propagate_scribbles(sample.image, sample.scribble, k, params, probabilities, graph=graph).labels
+        labels = propagate_scribbles(sample.image, sample.scribble, k, params, probabilities, graph=graph,
+                                     edges=edges).labels
     except ValueError as exc:
         raise ValueError(f"sample {sample_id} of {dataset.info.name}: {exc}") from None
     if refine:
@@ -179,7 +180,8 @@ def check_record(out_dir: Path, settings: dict, overwrite: bool) -> None:
 
 def label_dataset(dataset, out_dir, params: PropagationParams | None = None, *, cache: RegionGraphCache | None = None,
                   model=None, input_size=None, refine: str | None = None, workers: int = 1, overwrite: bool = False,
-                  progress: bool = True, stop_after: int | None = None, record: dict | None = None) -> LabellingResult:
+                  progress: bool = True, stop_after: int | None = None, record: dict | None = None,
+                  edge_model=None, edge_input_size=None) -> LabellingResult:
     """Label every sample of a dataset by graph cut; one palette PNG ``<out_dir>/<id>.png`` per sample.
 
     Parameters
@@ -209,6 +211,9 @@ def label_dataset(dataset, out_dir, params: PropagationParams | None = None, *, 
     record : dict, optional
         Settings the folder is made with: stored in ``labelling.json``; a folder made with others is refused
         (unless ``overwrite``).
+    edge_model : torch.nn.Module, optional
+        An edge network (e.g. HED) whose edge map weakens the pairwise term across likely edges
+        (``params.edge_weight``), at ``edge_input_size``.
 
     Returns
     -------
@@ -221,24 +226,30 @@ def label_dataset(dataset, out_dir, params: PropagationParams | None = None, *, 
         check_record(out_dir, record, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(out_dir)
-    jobs = [(dataset, check_sample_id(i, dataset.info.name), out_dir / f"{i}.png", params, cache, None, refine)
+    jobs = [(dataset, check_sample_id(i, dataset.info.name), out_dir / f"{i}.png", params, cache, None, refine, None)
             for i in dataset.ids]
     exists = [j[2].is_file() and not overwrite for j in jobs]
     done = [j for j, e in zip(jobs, exists) if e]
     todo = [j for j, e in zip(jobs, exists) if not e][:stop_after]
-    if model is not None:
-        from .inference import predict_probabilities
+    if model is not None or edge_model is not None:
+        from .inference import predict_edges, predict_probabilities
 
-        model.eval()
-        device = next(model.parameters()).device
+        for m in (model, edge_model):
+            if m is not None:
+                m.eval()
 
-        def with_probabilities(batch):
+        def with_network_maps(batch):  # the networks run here, the graph cuts in the workers
             for job in batch:
                 image = dataset.load(job[1]).image
-                probabilities = predict_probabilities(model, image, input_size, device).astype(np.float32)
-                yield job[:5] + (probabilities,) + job[6:]
+                probabilities = edges = None
+                if model is not None:
+                    device = next(model.parameters()).device
+                    probabilities = predict_probabilities(model, image, input_size, device).astype(np.float32)
+                if edge_model is not None:
+                    edges = predict_edges(edge_model, image, edge_input_size or input_size).astype(np.float32)
+                yield job[:5] + (probabilities, job[6], edges)
 
-        todo_iter = with_probabilities(todo)
+        todo_iter = with_network_maps(todo)
     else:
         todo_iter = iter(todo)
     k = dataset.info.num_classes

@@ -58,6 +58,20 @@ def round_config(config: Config, run: RunDir, k: int) -> Config:
     return c
 
 
+def edge_config(config: Config, run: RunDir) -> Config:
+    """The edge network's training config: HED on the boundaries of round 0's pseudo labels (no ground truth)."""
+    c = copy.deepcopy(config)
+    c.name = run.edges.path.name
+    c.output.root = str(run.path)
+    c.model.name, c.model.options = "hed", {}
+    c.train.task, c.train.class_weights = "edges", "none"
+    c.train.steps = config.pipeline.edge_steps
+    c.train.init_from = None
+    c.data.supervision = "pseudo"
+    c.data.pseudo_dir = str(run.round(0).pseudo)
+    return c
+
+
 def run_pipeline(config: Config, resume: bool = False, progress: bool = True,
                  interrupt: tuple[int, str, int] | None = None) -> Path | None:
     """Run ScribbleSup: round 0 graph cut, then train / infer labels for ``pipeline.rounds`` more rounds.
@@ -84,6 +98,19 @@ def run_pipeline(config: Config, resume: bool = False, progress: bool = True,
         return _run(config, resume, progress, interrupt)
 
 
+def edge_network(config: Config, run: RunDir, log, progress: bool, device):
+    """The edge network of a pipeline run, trained (or resumed) on round 0's pseudo labels when it is not done."""
+    cfg = edge_config(config, run)
+    if not run.edges.evaluation(cfg.data.val_split, "last").is_file():
+        t0 = time.perf_counter()
+        train(cfg, resume=run.edges.last.is_file(), progress=progress)
+        ev = json.loads(run.edges.evaluation(cfg.data.val_split, "last").read_text())
+        log.info(f"edge network: {cfg.train.steps} steps on round 0's pseudo-label boundaries, ODS F "
+                 f"{ev['score']:.4f} on {cfg.data.val_split} ({time.perf_counter() - t0:.0f} s)")
+    model, _, _ = load_run(run.edges.path, "last", device)
+    return model
+
+
 def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None:
     p = config.pipeline
     run = RunDir(config.run_dir())
@@ -99,13 +126,16 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
     for k in range(p.rounds + 1):
         rnd = run.round(k)
         if not rnd.labels_json.is_file():
-            model = None
+            model = edge_model = None
             if k > 0:
-                model, _, _ = load_run(run.round(k - 1).path, "last", pick_device(config.train.device))
+                device = pick_device(config.train.device)
+                model, _, _ = load_run(run.round(k - 1).path, "last", device)
+                if p.edge_steps:
+                    edge_model = edge_network(config, run, log, progress, device)
             stop = interrupt[2] if interrupt and interrupt[:2] == (k, "labels") else None
             result: LabellingResult = label_dataset(
                 dataset, rnd.pseudo, params, cache=cache, model=model, input_size=config.data.input_size,
-                refine=p.refine_pseudo, workers=p.workers, progress=progress, stop_after=stop)
+                refine=p.refine_pseudo, workers=p.workers, progress=progress, stop_after=stop, edge_model=edge_model)
             if not result.complete:
                 return None
             summary = result.summary(dataset.info.class_names)

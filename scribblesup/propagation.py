@@ -11,7 +11,7 @@ from .conventions import UNLABELLED, as_float_image
 from .energy import Energy, network_unary, pairwise_weights, scribble_counts, scribble_unary
 from .graphcut import ExpansionResult, alpha_expansion
 from .validation import check_fields
-from .superpixels import SUPERPIXEL_METHODS, RegionGraph, build_region_graph, compute_superpixels
+from .superpixels import SUPERPIXEL_METHODS, RegionGraph, boundary_means, build_region_graph, compute_superpixels
 
 
 @dataclass
@@ -52,6 +52,8 @@ class PropagationParams:
         cli="--boundary-length", help="scale pairwise weights by the shared boundary length"))
     network_weight: float = field(default=1.0, metadata=dict(min=0, help="lambda of the network unary -log P"))
     max_cycles: int = field(default=10, metadata=dict(min=1, help="alpha-expansion cycles at most"))
+    edge_weight: float = field(default=0.0, metadata=dict(
+        min=0, help="weight of an edge map along superpixel boundaries in the pairwise term (0: unused)"))
 
     def __post_init__(self):
         check_fields(self)
@@ -151,14 +153,19 @@ def build_energy(
     num_classes: int,
     params: PropagationParams,
     probabilities: np.ndarray | None = None,
+    edges: np.ndarray | None = None,
 ) -> Energy:
-    """Assemble the ScribbleSup energy for one image's region graph."""
+    """Assemble the ScribbleSup energy for one image's region graph (``edges``: an (H, W) edge probability map)."""
     unary = scribble_unary(graph.labels, scribble, num_classes)
     if probabilities is not None and params.network_weight > 0:
         unary = unary + params.network_weight * network_unary(graph.labels, probabilities)
     if params.pairwise_weight > 0:
+        strength = None
+        if edges is not None and params.edge_weight > 0:
+            strength = boundary_means(graph.labels, graph.edges, edges)
         weights = pairwise_weights(
-            graph, params.pairwise_weight, params.delta_color, params.delta_texture, params.use_boundary_length
+            graph, params.pairwise_weight, params.delta_color, params.delta_texture, params.use_boundary_length,
+            strength, params.edge_weight,
         )
     else:
         weights = np.zeros(len(graph.edges))
@@ -173,6 +180,7 @@ def propagate_scribbles(
     probabilities: np.ndarray | None = None,
     superpixels: np.ndarray | None = None,
     graph: RegionGraph | None = None,
+    edges: np.ndarray | None = None,
 ) -> Propagation:
     """Turn a scribble map into dense labels with the ScribbleSup graph cut.
 
@@ -191,6 +199,9 @@ def propagate_scribbles(
         Precomputed superpixel map (skips the superpixel step).
     graph : RegionGraph, optional
         Precomputed region graph (skips superpixels and features).
+    edges : ndarray, optional
+        (H, W) edge probabilities (e.g. of HED); with ``params.edge_weight > 0`` they weaken the pairwise term
+        across likely edges.
 
     Returns
     -------
@@ -200,7 +211,7 @@ def propagate_scribbles(
     --------
     >>> img = np.zeros((16, 16)); img[:, 8:] = 1
     >>> scr = np.full((16, 16), 255, np.uint8); scr[8, 2] = 0; scr[8, 13] = 1
-    >>> out = propagate_scribbles(img, scr, num_classes=2)
+    >>> out = propagate_scribbles(img, scr, num_classes=2, params=PropagationParams(n_segments=16))
     >>> bool((out.labels[:, :8] == 0).all() and (out.labels[:, 8:] == 1).all())
     True
     """
@@ -216,7 +227,7 @@ def propagate_scribbles(
         graph = build_region_graph(img, superpixels)
     else:
         t1 = t0
-    energy = build_energy(graph, scribble, num_classes, params, probabilities)
+    energy = build_energy(graph, scribble, num_classes, params, probabilities, edges)
     t2 = time.perf_counter()
     expansion = alpha_expansion(energy, max_cycles=params.max_cycles)
     t3 = time.perf_counter()

@@ -10,6 +10,7 @@ The layout of a run folder is spelled out here and nowhere else::
         class_weights.json      the loss's class weights, what they were counted on, the counts
         eval_<split>_<checkpoint>[_<refine>].json / .md
         rounds.csv              (scribblesup run) one row per round
+        edges/                  (scribblesup run, pipeline.edge_steps) the edge network trained on round 0's labels
         round<k>/               (scribblesup run) a training run folder, plus
             pseudo/<id>.png     the round's pseudo labels
             labels.json         their quality against ground truth, coverage and time
@@ -98,6 +99,11 @@ class RunDir:
     @property
     def pseudo(self) -> Path:
         return self.path / "pseudo"
+
+    @property
+    def edges(self) -> "RunDir":
+        """(scribblesup run with pipeline.edge_steps) the edge network's training run folder."""
+        return RunDir(self.path / "edges")
 
     @property
     def labels_json(self) -> Path:

@@ -24,9 +24,10 @@ from tqdm import tqdm
 from .config import Config
 from .conventions import UNLABELLED
 from .datasets import open_split
-from .inference import evaluate_model, format_report, pick_device, to_tensor
+from .inference import evaluate_edges, evaluate_model, format_report, pick_device, to_tensor
 from .io import read_label_png
-from .losses import class_pixel_counts, class_weights, partial_cross_entropy
+from .edges import label_boundaries
+from .losses import balanced_bce, class_pixel_counts, class_weights, partial_cross_entropy
 from .models import create_model, load_pretrained
 from .runs import (SCALAR_FIELDS, RunDir, class_info, load_checkpoint, model_spec, open_run_dir, rewrite_scalars,
                    run_lock, save_checkpoint, write_json)
@@ -137,13 +138,21 @@ def build_model(config: Config, num_classes: int, in_channels: int):
     return model
 
 
+def edge_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """HED's deep supervision: the class-balanced sigmoid cross-entropy of every output map (side outputs and the
+    fused one) against the boundaries of the target label maps, summed."""
+    edges = label_boundaries(targets)
+    return sum(balanced_bce(outputs[:, c], edges) for c in range(outputs.shape[1]))
+
+
 def train_step(model, optimizer, scaler, images, targets, lr: float, amp_dtype, use_amp: bool,
-               weight: torch.Tensor | None = None) -> float:
+               weight: torch.Tensor | None = None, task: str = "segmentation") -> float:
     """One optimisation step on one batch (``weight``: per-class loss weights); returns the loss."""
     for g in optimizer.param_groups:
         g["lr"] = lr
     with torch.autocast(images.device.type, dtype=amp_dtype, enabled=use_amp):
-        loss = partial_cross_entropy(model(images), targets, weight=weight)
+        outputs = model(images)
+        loss = edge_loss(outputs, targets) if task == "edges" else partial_cross_entropy(outputs, targets, weight=weight)
     if not torch.isfinite(loss):
         raise ValueError(f"the loss became {loss.item()} (diverged); lower train.lr")
     optimizer.zero_grad(set_to_none=True)
@@ -170,7 +179,8 @@ class Trainer:
         self.info = self.samples.dataset.info
         self.weight = self.loss_weights()
         torch.manual_seed(t.seed)
-        self.model = build_model(config, self.info.num_classes, self.samples.in_channels).to(self.device)
+        self.outputs = 1 if t.task == "edges" else self.info.num_classes
+        self.model = build_model(config, self.outputs, self.samples.in_channels).to(self.device)
         self.optimizer = make_optimizer(self.model, config)
         self.use_amp = bool(t.amp) and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
@@ -216,11 +226,13 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(), "step": step, "best_score": self.best,
             "config": self.config.to_dict(),
-            "model_spec": model_spec(self.config, self.info.num_classes, self.samples.in_channels),
+            "model_spec": model_spec(self.config, self.outputs, self.samples.in_channels),
             "classes": class_info(self.info),
         })
 
     def evaluate(self) -> dict:
+        if self.config.train.task == "edges":
+            return evaluate_edges(self.model, self.val, self.config.data.input_size, self.device, ids=self.val_ids)
         return evaluate_model(self.model, self.val, self.config.data.input_size, self.device, ids=self.val_ids)
 
 
@@ -267,7 +279,7 @@ def _train(config: Config, resume: bool, progress: bool, stop_after: int | None)
             lr = learning_rate(config, step)
             torch.manual_seed(t.seed * 1_000_003 + step)  # dropout of this step
             running.append(train_step(tr.model, tr.optimizer, tr.scaler, images.to(tr.device),
-                                      targets.to(tr.device), lr, tr.amp_dtype, tr.use_amp, tr.weight))
+                                      targets.to(tr.device), lr, tr.amp_dtype, tr.use_amp, tr.weight, t.task))
             done = step + 1
             if done % t.log_every == 0 or done == t.steps:
                 mean = float(np.mean(running))
@@ -280,12 +292,12 @@ def _train(config: Config, resume: bool, progress: bool, stop_after: int | None)
             if done % t.eval_every == 0 or done == t.steps:
                 result = tr.evaluate()
                 score = result["score"]
-                writer.writerow({"step": done, "val_score": f"{score:.6f}",
-                                 "val_miou": f"{result['confusion']['miou']:.6f}",
+                miou = result["confusion"]["miou"] if "confusion" in result else float("nan")
+                writer.writerow({"step": done, "val_score": f"{score:.6f}", "val_miou": f"{miou:.6f}",
                                  "val_mean_dice": f"{result.get('mean_dice', float('nan')):.6f}",
                                  "seconds": f"{time.time() - t0:.1f}"})
                 csv_file.flush()
-                extra = "" if result["score_name"] == "mIoU" else f" mIoU {result['confusion']['miou']:.4f}"
+                extra = "" if result["score_name"] in ("mIoU", "ODS F") else f" mIoU {miou:.4f}"
                 log.info(f"step {done} validation {result['score_name']} {score:.4f}{extra}")
                 if score > tr.best:
                     tr.best = score

@@ -10,21 +10,24 @@ class ModelContract:
     """What every network must do; each model's test class sets ``name`` (one base, a few lines each)."""
 
     name = None
+    num_classes = 5  # what the test asks for
+    out_channels = 5  # what the network must then output
 
     @pytest.mark.parametrize("size, in_channels", [((37, 50), 1), ((64, 64), 3), ((65, 31), 3)])
     def test_forward_backward_any_size(self, size, in_channels):
         torch.manual_seed(0)
-        model = create_model(self.name, num_classes=5, in_channels=in_channels, width=0.125)
+        model = create_model(self.name, num_classes=self.num_classes, in_channels=in_channels, width=0.125)
         x = torch.randn(2, in_channels, *size)
         y = model(x)
-        assert y.shape == (2, 5, *size)
+        assert y.shape == (2, self.out_channels, *size)
         y.logsumexp(1).mean().backward()
         grads = [p.grad for p in model.parameters() if p.requires_grad]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
     def test_width_scales_the_network(self):
-        small = sum(p.numel() for p in create_model(self.name, 3, 3, width=0.125).parameters())
-        large = sum(p.numel() for p in create_model(self.name, 3, 3, width=0.25).parameters())
+        k = 3 if self.num_classes > 1 else 1
+        small = sum(p.numel() for p in create_model(self.name, k, 3, width=0.125).parameters())
+        large = sum(p.numel() for p in create_model(self.name, k, 3, width=0.25).parameters())
         assert 2.5 < large / small < 4.5
 
 
@@ -56,13 +59,24 @@ class TestUNet(ModelContract):
     name = "unet"
 
 
+class TestDeconvNet(ModelContract):
+    name = "deconvnet"
+
+
+class TestHED(ModelContract):
+    name = "hed"
+    num_classes = 1
+    out_channels = 6  # five side outputs and the fused one
+
+
 def test_every_model_has_a_test_class():
     tested = {cls.name for cls in ModelContract.__subclasses__()}
     assert tested == set(MODELS)
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(ValueError, match="valid: fcn32s, fcn16s, fcn8s, deeplab-largefov, deeplab-aspp, segnet, unet"):
+    with pytest.raises(ValueError, match="valid: fcn32s, fcn16s, fcn8s, deeplab-largefov, deeplab-aspp, segnet, "
+                                         "deconvnet, unet, hed"):
         create_model("pspnet", 3)
 
 
@@ -113,9 +127,10 @@ def test_segnet_unpools_with_indices():
     assert (back != 0).float().mean() <= 0.25 + 1e-6
 
 
-def test_load_pretrained_vgg_like_state_dict(tmp_path, capsys):
+@pytest.mark.parametrize("name", ["fcn32s", "deconvnet"])
+def test_load_pretrained_vgg_like_state_dict(tmp_path, capsys, name):
     # a VGG16-shaped state dict in torchvision's naming, at width 0.125 (8, 16, 32, 64, 64 channels)
-    model = create_model("fcn32s", 4, width=0.125, batch_norm=False)
+    model = create_model(name, 4, width=0.125, batch_norm=False)
     source = {}
     convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
     for i, conv in enumerate(convs):
@@ -129,3 +144,41 @@ def test_load_pretrained_vgg_like_state_dict(tmp_path, capsys):
     assert report["skipped_source"] == ["classifier.6.weight"] and report["unmatched_target"] == []
     assert torch.all(convs[3].weight == 3.5) and torch.all(model.fc6[0].weight == 1)
     assert "loaded 27 tensors" in capsys.readouterr().out
+
+
+def test_deconvnet_unpools_with_the_encoders_indices_and_loads_vgg():
+    net = create_model("deconvnet", 2, width=0.125).eval()
+    assert net.fc6[0].kernel_size == (7, 7) and net.fc7[0].kernel_size == (1, 1)
+    assert isinstance(net.deconv6[0], torch.nn.ConvTranspose2d) and net.deconv6[0].kernel_size == (7, 7)
+    deconvs = [m for d in net.decoders for m in d if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(deconvs) == 13  # as many as VGG16's convolutions, mirrored
+    seen = []
+    real_unpool = F.max_unpool2d
+
+    def spy(h, idx, k, output_size=None):
+        seen.append(idx.shape)
+        return real_unpool(h, idx, k, output_size=output_size)
+
+    import scribblesup.models.vgg as vgg
+
+    vgg.F.max_unpool2d = spy
+    try:
+        net(torch.zeros(1, 3, 40, 48))
+    finally:
+        vgg.F.max_unpool2d = real_unpool
+    assert [s[-2:] for s in seen] == [(2, 2), (3, 3), (5, 6), (10, 12), (20, 24)]
+    model = create_model("fcn32s", 4, width=0.125, batch_norm=False)
+    deconv = create_model("deconvnet", 4, width=0.125, batch_norm=False)
+    assert [m.weight.shape for m in deconv.encoder.modules() if isinstance(m, torch.nn.Conv2d)] == \
+        [m.weight.shape for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert deconv.fc6[0].weight.shape == model.fc6[0].weight.shape
+
+
+def test_hed_side_outputs_and_fusion():
+    net = create_model("hed", 1, 1, width=0.125)
+    x = torch.randn(1, 1, 33, 45)
+    y = net(x)
+    assert y.shape == (1, 6, 33, 45)
+    assert torch.allclose(y[:, 5], y[:, :5].mean(1), atol=1e-5)  # fusion starts as the mean of the sides
+    with pytest.raises(ValueError, match="num_classes=1"):
+        create_model("hed", 4)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .unet import UNet
-from .vgg import FCN, DeepLabVGG, SegNet
+from .vgg import FCN, HED, DeconvNet, DeepLabVGG, SegNet
 
 MODELS = {
     "fcn32s": partial(FCN, stride=32),
@@ -20,8 +20,11 @@ MODELS = {
     "deeplab-largefov": partial(DeepLabVGG, rates=(12,)),
     "deeplab-aspp": partial(DeepLabVGG, rates=(6, 12, 18, 24)),
     "segnet": SegNet,
+    "deconvnet": DeconvNet,
     "unet": UNet,
+    "hed": HED,
 }
+EDGE_MODELS = ("hed",)  # networks whose output is edge maps, not class scores
 
 
 def create_model(name: str, num_classes: int, in_channels: int = 3, **options) -> nn.Module:
@@ -30,7 +33,8 @@ def create_model(name: str, num_classes: int, in_channels: int = 3, **options) -
     Parameters
     ----------
     name : str
-        One of ``fcn32s``, ``fcn16s``, ``fcn8s``, ``deeplab-largefov``, ``deeplab-aspp``, ``segnet``, ``unet``.
+        One of ``fcn32s``, ``fcn16s``, ``fcn8s``, ``deeplab-largefov``, ``deeplab-aspp``, ``segnet``,
+        ``deconvnet``, ``unet``; or ``hed`` (edges: ``num_classes=1``, output (N, 6, H, W) side + fused maps).
     num_classes : int
     in_channels : int
         1 for grayscale (MRI), 3 for colour.
@@ -102,4 +106,5 @@ def load_pretrained(model: nn.Module, path, verbose: bool = True) -> dict:
     return report
 
 
-__all__ = ["MODELS", "create_model", "load_pretrained", "FCN", "DeepLabVGG", "SegNet", "UNet"]
+__all__ = ["MODELS", "EDGE_MODELS", "create_model", "load_pretrained", "FCN", "DeepLabVGG", "SegNet", "DeconvNet",
+           "UNet", "HED"]

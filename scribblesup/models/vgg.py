@@ -1,7 +1,8 @@
-"""VGG-style networks: FCN-32s/16s/8s, DeepLab-LargeFOV and DeepLab-ASPP, SegNet."""
+"""VGG-style networks: FCN-32s/16s/8s, DeepLab-LargeFOV and DeepLab-ASPP, SegNet, DeconvNet, and HED for edges."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -132,3 +133,89 @@ class SegNet(nn.Module):
         for block, idx, size in zip(self.decoders, reversed(indices), reversed(sizes)):
             h = block(F.max_unpool2d(h, idx, 2, output_size=size))
         return self.classifier(h)
+
+
+def deconv_block(cin: int, cout: int, n: int, batch_norm: bool = True) -> nn.Sequential:
+    """``n`` x (3x3 transposed convolution [+ BatchNorm] + ReLU), keeping the spatial size; the last maps to ``cout``."""
+    layers = []
+    for i in range(n):
+        out = cout if i == n - 1 else cin
+        layers.append(nn.ConvTranspose2d(cin, out, 3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out))
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class DeconvNet(nn.Module):
+    """DeconvNet (Noh, Hong, Han 2015): a deconvolution network mirroring VGG16.
+
+    The encoder is VGG16's five blocks, keeping each max-pooling's indices; fc6 and fc7 are a 7x7 and a 1x1
+    convolution (padded, so any input size works, where the original's valid 7x7 took 224x224 crops to 1x1);
+    deconv-fc6 is a 7x7 transposed convolution back to pool5's channels; then, block by block in reverse,
+    unpooling with the remembered indices and 3x3 transposed convolutions (as many as the encoder block had
+    convolutions), ending at the input size with a 1x1 classifier. Loads the same VGG16 state dict as FCN
+    (``load_pretrained``: encoder and fc6 / fc7).
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0, batch_norm: bool = True,
+                 dropout: float = 0.5):
+        super().__init__()
+        self.encoder = VGGEncoder(in_channels, width, batch_norm)
+        widths = [channels(c, width) for c in VGG16_CHANNELS]
+        fc = channels(4096, width)
+        bn = (lambda c: [nn.BatchNorm2d(c)]) if batch_norm else (lambda c: [])
+        self.fc6 = nn.Sequential(nn.Conv2d(widths[4], fc, 7, padding=3), *bn(fc), nn.ReLU(inplace=True),
+                                 nn.Dropout2d(dropout))
+        self.fc7 = nn.Sequential(nn.Conv2d(fc, fc, 1), *bn(fc), nn.ReLU(inplace=True), nn.Dropout2d(dropout))
+        self.deconv6 = nn.Sequential(nn.ConvTranspose2d(fc, widths[4], 7, padding=3), *bn(widths[4]),
+                                     nn.ReLU(inplace=True))
+        self.decoders = nn.ModuleList(
+            deconv_block(widths[i], widths[i - 1] if i > 0 else widths[0], VGG16_BLOCKS[i], batch_norm)
+            for i in reversed(range(5)))
+        self.classifier = nn.Conv2d(widths[0], num_classes, 1)
+
+    def forward(self, x):
+        indices, sizes = [], []
+        h = x
+        for i in range(1, 6):
+            h = getattr(self.encoder, f"block{i}")(h)
+            sizes.append(h.shape[-2:])
+            h, idx = F.max_pool2d(h, 2, ceil_mode=True, return_indices=True)
+            indices.append(idx)
+        h = self.deconv6(self.fc7(self.fc6(h)))
+        for block, idx, size in zip(self.decoders, reversed(indices), reversed(sizes)):
+            h = block(F.max_unpool2d(h, idx, 2, output_size=size))
+        return self.classifier(h)
+
+
+class HED(nn.Module):
+    """HED, holistically-nested edge detection (Xie and Tu 2015): an FCN for edges with deep supervision.
+
+    A VGG16 encoder; after each of its five blocks a side output (a 1x1 convolution to one channel) upsampled to
+    the input size by bilinear interpolation; a fused output, a learned 1x1 convolution over the five (initialised
+    to their mean). ``forward`` returns (N, 6, H, W) edge logits: the five side outputs, then the fused one (the
+    prediction). Train with :func:`scribblesup.losses.balanced_bce` on every channel (``train.task: edges``).
+    """
+
+    def __init__(self, num_classes: int = 1, in_channels: int = 3, width: float = 1.0, batch_norm: bool = True):
+        super().__init__()
+        if num_classes != 1:
+            raise ValueError(f"hed predicts one edge map (num_classes=1), got num_classes={num_classes}")
+        self.encoder = VGGEncoder(in_channels, width, batch_norm)
+        self.sides = nn.ModuleList(nn.Conv2d(channels(c, width), 1, 1) for c in VGG16_CHANNELS)
+        self.fuse = nn.Conv2d(5, 1, 1)
+        with torch.no_grad():
+            self.fuse.weight.fill_(0.2)
+            self.fuse.bias.zero_()
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        h, sides = x, []
+        for i in range(1, 6):
+            if i > 1:
+                h = F.max_pool2d(h, 2, ceil_mode=True)
+            h = getattr(self.encoder, f"block{i}")(h)
+            sides.append(F.interpolate(self.sides[i - 1](h), size=size, mode="bilinear", align_corners=False))
+        sides = torch.cat(sides, dim=1)
+        return torch.cat([sides, self.fuse(sides)], dim=1)
