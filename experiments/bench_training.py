@@ -16,20 +16,22 @@ import time
 import torch
 
 from common import write_table
-from scribblesup.models import MODELS, create_model
-from scribblesup.train import partial_cross_entropy
+from scribblesup.losses import partial_cross_entropy
+from scribblesup.models import EDGE_MODELS, MODELS, create_model
+from scribblesup.train import edge_loss
 
 
 def images_per_second(name, in_channels, size, num_classes, width, batch, steps, warmup=2):
     torch.manual_seed(0)
-    model = create_model(name, num_classes, in_channels, width=width)
+    edges = name in EDGE_MODELS
+    model = create_model(name, 1 if edges else num_classes, in_channels, width=width)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     x = torch.randn(batch, in_channels, *size)
     y = torch.randint(0, num_classes, (batch, *size))
     for i in range(warmup + steps):
         if i == warmup:
             t0 = time.perf_counter()
-        loss = partial_cross_entropy(model(x), y)
+        loss = edge_loss(model(x), y) if edges else partial_cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -46,7 +48,8 @@ def main():
     for name in MODELS:
         acdc = images_per_second(name, 1, (128, 128), 4, args.width, args.batch, args.steps)
         camvid = images_per_second(name, 3, (176, 240), 11, args.width, args.batch, args.steps)
-        params = sum(p.numel() for p in create_model(name, 11, 3, width=args.width).parameters()) / 1e6
+        params = sum(p.numel() for p in create_model(name, 1 if name in EDGE_MODELS else 11, 3,
+                                                     width=args.width).parameters()) / 1e6
         rows.append({"network": name, "parameters_m": params, "acdc_img_s": acdc, "camvid_img_s": camvid})
         print(f"{name}: {acdc:.1f} / {camvid:.1f} img/s", flush=True)
     write_table("bench_training_cpu", f"Training speed on CPU ({torch.get_num_threads()} threads), width {args.width}, "
