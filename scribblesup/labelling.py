@@ -113,6 +113,8 @@ class LabellingResult:
     seconds : float
     complete : bool
         False when stopped early (``stop_after``).
+    class_pixels : ndarray
+        (K,) pixels given each class (the labels' class areas, round over round a sign of confirmation bias).
     """
 
     confusion: ConfusionMatrix | None
@@ -121,6 +123,7 @@ class LabellingResult:
     images: int
     seconds: float
     complete: bool = True
+    class_pixels: np.ndarray | None = None
 
     @property
     def coverage(self) -> float:
@@ -129,7 +132,8 @@ class LabellingResult:
     def summary(self, class_names) -> dict:
         """Plain dict (``labels.json`` of a pipeline round)."""
         return {"pseudo": self.confusion.summary(class_names) if self.confusion is not None else None,
-                "coverage": self.coverage, "images": self.images, "seconds": self.seconds}
+                "coverage": self.coverage, "images": self.images, "seconds": self.seconds,
+                "class_pixels": None if self.class_pixels is None else self.class_pixels.tolist()}
 
 
 def _label_one(job):
@@ -158,7 +162,8 @@ def _reload_one(job):
 
 def _scores(k, label, labels):
     counts = ConfusionMatrix(k).update(label, labels).counts if label is not None else None
-    return counts, int((labels != UNLABELLED).sum()), labels.size
+    areas = np.bincount(labels[labels < k].ravel().astype(np.int64), minlength=k)
+    return counts, int((labels != UNLABELLED).sum()), labels.size, areas
 
 
 def check_record(out_dir: Path, settings: dict, overwrite: bool) -> None:
@@ -254,14 +259,16 @@ def label_dataset(dataset, out_dir, params: PropagationParams | None = None, *, 
         todo_iter = iter(todo)
     k = dataset.info.num_classes
     confusion, covered, pixels, scored = ConfusionMatrix(k), 0, 0, 0
+    areas = np.zeros(k, np.int64)
     bar = tqdm(total=len(done) + len(todo), desc="label inference", unit="img", disable=not progress)
     for part in (map(_reload_one, done), parallel_map(_label_one, todo_iter, workers if len(todo) > 1 else 1)):
-        for counts, cov, size in part:
+        for counts, cov, size, area in part:
             if counts is not None:
                 confusion.counts += counts
                 scored += 1
             covered, pixels = covered + cov, pixels + size
+            areas += area
             bar.update()
     bar.close()
     return LabellingResult(confusion if scored else None, covered, pixels, len(jobs), time.perf_counter() - t0,
-                           complete=len(done) + len(todo) == len(jobs))
+                           complete=len(done) + len(todo) == len(jobs), class_pixels=areas)

@@ -98,6 +98,17 @@ def run_pipeline(config: Config, resume: bool = False, progress: bool = True,
         return _run(config, resume, progress, interrupt)
 
 
+def shrinking_classes(run: RunDir, k: int, class_names, drop: float = 0.2) -> list[str]:
+    """Warnings for classes whose pseudo-label area fell by more than ``drop`` from round k-1 to round k: the
+    network unary may be teaching the graph cut its own mistakes (confirmation bias)."""
+    before = json.loads(run.round(k - 1).labels_json.read_text()).get("class_pixels")
+    after = json.loads(run.round(k).labels_json.read_text()).get("class_pixels")
+    if not before or not after:
+        return []
+    return [f"round {k}: class {name} shrank from {a} to {b} pseudo-label pixels ({(b - a) / a:+.0%}): "
+            "a sign of confirmation bias" for name, a, b in zip(class_names, before, after) if a and b < (1 - drop) * a]
+
+
 def edge_network(config: Config, run: RunDir, log, progress: bool, device):
     """The edge network of a pipeline run, trained (or resumed) on round 0's pseudo labels when it is not done."""
     cfg = edge_config(config, run)
@@ -142,6 +153,9 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
             write_json(rnd.labels_json, summary)
             quality = f"pseudo-label mIoU {summary['pseudo']['miou']:.4f}, " if summary["pseudo"] else ""
             log.info(f"round {k}: labels {quality}coverage {result.coverage:.4f} in {result.seconds:.0f} s")
+            if k > 0:
+                for line in shrinking_classes(run, k, dataset.info.class_names):
+                    log.info(line)
         eval_file = rnd.evaluation(val_split, "last")
         if not eval_file.is_file():
             stop = interrupt[2] if interrupt and interrupt[:2] == (k, "train") else None

@@ -54,6 +54,15 @@ class PropagationParams:
     max_cycles: int = field(default=10, metadata=dict(min=1, help="alpha-expansion cycles at most"))
     edge_weight: float = field(default=0.0, metadata=dict(
         min=0, help="weight of an edge map along superpixel boundaries in the pairwise term (0: unused)"))
+    level: str = field(default="superpixel", metadata=dict(
+        choices=("superpixel", "pixel"),
+        help="with a network unary (rounds >= 1): label superpixels, or pixels (grid graph cut, not capped by the "
+             "superpixels)"))
+    pixel_weight: float = field(default=1.0, metadata=dict(
+        gt=0, help="pixel level: weight of the contrast-sensitive Potts term against -log P"))
+    ignore_margin: float = field(default=0.0, metadata=dict(
+        min=0, max=1, help="with a network unary: leave unscribbled pixels whose top-two probability margin "
+                           "(among the scribbled classes) is below this unlabelled (255); 0: off"))
 
     def __post_init__(self):
         check_fields(self)
@@ -239,5 +248,55 @@ def propagate_scribbles(
         region_labels = np.where(touched, region_labels, UNLABELLED)
     dense = region_labels[graph.labels].astype(np.uint8)
     labelled = scribble != UNLABELLED
+    if probabilities is not None and params.level == "pixel":
+        t4 = time.perf_counter()
+        dense = pixel_labels(img, scribble, num_classes, probabilities, params.pixel_weight)
+        timings["pixels"] = time.perf_counter() - t4
+    if probabilities is not None and params.ignore_margin > 0:
+        dense = np.where(low_margin(scribble, num_classes, probabilities, params.ignore_margin), UNLABELLED, dense)
+    dense = dense.astype(np.uint8)
     dense[labelled] = scribble[labelled]
     return Propagation(dense, region_labels, graph, energy, expansion, timings)
+
+
+def allowed_classes(scribble: np.ndarray, num_classes: int) -> np.ndarray:
+    """(K,) bool: the classes scribbled in this image (the only ones its pixels may take)."""
+    allowed = np.zeros(num_classes, bool)
+    allowed[np.unique(scribble[scribble != UNLABELLED])] = True
+    return allowed
+
+
+def pixel_labels(image: np.ndarray, scribble: np.ndarray, num_classes: int, probabilities: np.ndarray,
+                 weight: float = 1.0) -> np.ndarray:
+    """Pixel-level ScribbleSup labelling: a grid graph cut with the network unary ``-log P``, the scribbles as hard
+    constraints (a scribbled pixel keeps its class; others may take only the image's scribbled classes) and a
+    contrast-sensitive Potts term of strength ``weight`` (:func:`scribblesup.graphcut.grid_mrf`).
+
+    Not capped by the superpixels: a boundary that crosses a superpixel is followed.
+
+    Examples
+    --------
+    >>> img = np.zeros((4, 6)); img[:, 3:] = 1
+    >>> p = np.zeros((2, 4, 6)); p[0, :, :3] = 0.8; p[1, :, :3] = 0.2; p[0, :, 3:] = 0.2; p[1, :, 3:] = 0.8
+    >>> scr = np.full((4, 6), 255, np.uint8); scr[0, 0], scr[0, 5] = 0, 1
+    >>> pixel_labels(img, scr, 2, p)[0].tolist()
+    [0, 0, 0, 1, 1, 1]
+    """
+    from .graphcut import grid_mrf, probability_unary
+
+    unary = probability_unary(np.asarray(probabilities, np.float64))
+    unary[~allowed_classes(scribble, num_classes)] = np.inf
+    rows, cols = np.nonzero(scribble != UNLABELLED)
+    pinned = np.full(unary.shape, np.inf)
+    pinned[scribble[rows, cols], rows, cols] = 0.0
+    unary[:, rows, cols] = pinned[:, rows, cols]
+    return grid_mrf(as_float_image(image), unary, weight=weight).astype(np.uint8)
+
+
+def low_margin(scribble: np.ndarray, num_classes: int, probabilities: np.ndarray, margin: float) -> np.ndarray:
+    """(H, W) bool: unscribbled pixels where the network's two most probable scribbled classes are closer than
+    ``margin`` (after renormalising over the scribbled classes): what the pseudo labels should not claim to know."""
+    p = np.asarray(probabilities, np.float64) * allowed_classes(scribble, num_classes)[:, None, None]
+    p = p / np.maximum(p.sum(axis=0, keepdims=True), 1e-12)
+    top2 = np.sort(p, axis=0)[-2:] if p.shape[0] > 1 else np.concatenate([np.zeros_like(p), p])
+    return (top2[1] - top2[0] < margin) & (scribble == UNLABELLED)

@@ -1,0 +1,90 @@
+"""Label-inference options beyond the 2016 paper: pixel-level rounds, pseudo labels that leave uncertain pixels
+open, and class areas tracked round over round (known answers on tiny images; the bundled demo data)."""
+
+import numpy as np
+
+from scribblesup.propagation import PropagationParams, low_margin, propagate_scribbles
+
+
+def straddling_case():
+    """Two halves split at column 10; superpixels are 4-column blocks, so the block 8..11 straddles the boundary."""
+    h, w = 12, 20
+    img = np.zeros((h, w))
+    img[:, 10:] = 1.0
+    superpixels = np.broadcast_to(np.arange(w) // 4, (h, w)).copy()
+    p = np.empty((2, h, w))
+    p[0] = np.where(np.arange(w) < 10, 0.9, 0.1)
+    p[1] = 1 - p[0]
+    scr = np.full((h, w), 255, np.uint8)
+    scr[:, 1], scr[:, 18] = 0, 1
+    return img, superpixels, p, scr
+
+
+def test_a_pixel_level_round_recovers_a_boundary_that_a_superpixel_straddles():
+    img, superpixels, p, scr = straddling_case()
+    truth = np.where(np.arange(20) < 10, 0, 1)
+    region = propagate_scribbles(img, scr, 2, PropagationParams(network_weight=1.0), p, superpixels=superpixels).labels
+    assert (region[:, 8:12] == region[0, 8]).all()  # the straddling block takes one class: 2 columns wrong
+    assert (region != truth).sum() == 2 * 12
+    pixel = propagate_scribbles(img, scr, 2, PropagationParams(level="pixel"), p, superpixels=superpixels).labels
+    assert (pixel == truth).all()
+
+
+def test_pixel_level_keeps_scribbles_and_scribbled_classes_only():
+    img, superpixels, p, scr = straddling_case()
+    p3 = np.concatenate([p * 0.5, np.full((1, 12, 20), 0.5)])  # a third class the network likes, never scribbled
+    scr[5, 12] = 0  # a scribble inside the other half
+    out = propagate_scribbles(img, scr, 3, PropagationParams(level="pixel"), p3, superpixels=superpixels).labels
+    assert set(np.unique(out)) <= {0, 1} and out[5, 12] == 0
+
+
+def test_low_margin_pixels_are_left_open_but_scribbles_are_kept():
+    img, superpixels, p, scr = straddling_case()
+    p = p.copy()
+    p[0, :, 14:17], p[1, :, 14:17] = 0.52, 0.48  # an uncertain band
+    scr[3, 15] = 1
+    params = PropagationParams(level="pixel", ignore_margin=0.1)
+    out = propagate_scribbles(img, scr, 2, params, p, superpixels=superpixels).labels
+    band = np.zeros((12, 20), bool)
+    band[:, 14:17] = True
+    band[3, 15] = False
+    assert (out[band] == 255).all() and out[3, 15] == 1 and (out[~band] != 255).all()
+    assert low_margin(scr, 2, p, 0.1).sum() == band.sum()
+    # the margin is taken among the scribbled classes: a class no scribble names does not make pixels uncertain
+    p3 = np.concatenate([p[:, :, :] * 0.5, np.full((1, 12, 20), 0.5)])
+    assert low_margin(scr, 3, p3, 0.1).sum() == band.sum()
+
+
+def test_recipe_end_to_end_on_the_demo_data(tmp_path):
+    """The pipeline with pixel-level rounds, open uncertain pixels and median-frequency weights per round."""
+    import json
+
+    from scribblesup.pipeline import run_pipeline
+    from scribblesup.runs import RunDir, read_csv
+    from test_runs import demo_config
+
+    config = demo_config(tmp_path, "recipe", "pipeline.rounds=1", "pipeline.finetune_steps=1", "pipeline.workers=1",
+                         "propagation.n_segments=300", "propagation.level=pixel", "propagation.ignore_margin=0.05",
+                         "train.class_weights=median_frequency")
+    run = RunDir(run_pipeline(config, progress=False))
+    rows = read_csv(run.rounds_csv)
+    assert float(rows[0]["pseudo_coverage"]) == 1.0 and float(rows[1]["pseudo_coverage"]) < 1.0
+    weights = [json.loads(run.round(k).class_weights.read_text()) for k in (0, 1)]
+    assert all(w["source"].startswith("pseudo labels in") for w in weights)
+    assert weights[0]["pixels"] != weights[1]["pixels"]  # recomputed on each round's labels
+    labels = json.loads(run.round(1).labels_json.read_text())
+    assert sum(labels["class_pixels"]) < sum(json.loads(run.round(0).labels_json.read_text())["class_pixels"])
+
+
+def test_shrinking_classes_are_flagged(tmp_path):
+    import json
+
+    from scribblesup.pipeline import shrinking_classes
+    from scribblesup.runs import RunDir
+
+    run = RunDir(tmp_path)
+    for k, areas in ((0, [100, 480, 50]), (1, [120, 370, 45])):
+        run.round(k).path.mkdir()
+        run.round(k).labels_json.write_text(json.dumps({"class_pixels": areas}))
+    lines = shrinking_classes(run, 1, ["Sky", "Car", "Pole"])
+    assert len(lines) == 1 and "class Car shrank from 480 to 370" in lines[0] and "-23%" in lines[0]
