@@ -9,7 +9,12 @@ Configs: experiments/configs/unet_{full,pce}_<data>_<schedule>.yaml and scribble
 can be rerun to (re)build the table. ``--nopairwise-rounds`` sets how many rounds the variant without the
 pairwise term runs (cpu default 0: round 0 only, compared with round 0 of the main run).
 
-Writes experiments/results/main_<data>_<schedule>.md and .csv, and figures
+Over seeds, with more recipes (each ``<recipe>_<data>_<schedule>.yaml``, its final round a row):
+
+    python experiments/run_main_table.py --dataset acdc --schedule cpu --seeds 0 1 2 --recipes <recipe> --no-refine
+
+Writes experiments/results/main_<data>_<schedule>.md and .csv (seed 0 alone), or main_<data>_<schedule>_seeds.md
+(mean +- std and the per-seed values) and _seeds_runs.csv (one row per run), and figures
 experiments/results/figures/rounds_<data>_<schedule>.png and qualitative_<data>_<schedule>.png.
 """
 
@@ -19,7 +24,8 @@ import argparse
 
 import numpy as np
 
-from common import FIGURES, add_dataset_args, config_path, evaluation, load_config, piped, tag, trained, write_table
+from common import (FIGURES, add_dataset_args, config_path, evaluation, load_config, mean_std, piped, seeded, tag,
+                    trained, write_table)
 from scribblesup.conventions import UNLABELLED
 from scribblesup.crf import refine
 from scribblesup.datasets import open_split
@@ -60,31 +66,28 @@ def qualitative(ss_dir, final_dir, config, out, n: int = 3):
     return qualitative_grid(rows, out, info.palette)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataset_args(ap)
-    ap.add_argument("--nopairwise-rounds", type=int, help="rounds of the no-pairwise variant (default: cpu 0, else all)")
-    ap.add_argument("--skip-figures", action="store_true")
-    args = ap.parse_args()
-    t = tag(args.dataset, args.schedule)
-
-    full_config = load_config(config_path("unet_full", args.dataset, args.schedule))
-    pce_config = load_config(config_path("unet_pce", args.dataset, args.schedule))
+def seed_rows(args, seed: int) -> tuple[list[dict], dict]:
+    """Every row of the table for one seed (the no-pairwise ablation and the figures: seed 0 only)."""
+    full_config = seeded(config_path("unet_full", args.dataset, args.schedule), seed)
+    pce_config = seeded(config_path("unet_pce", args.dataset, args.schedule), seed)
     full_dir, pce_dir = trained(full_config), trained(pce_config)
     ss_path = config_path("scribblesup", args.dataset, args.schedule)
-    ss_config = load_config(ss_path)
-    ss_dir = piped(ss_config)
-    rounds = ss_config.pipeline.rounds
-    np_rounds = args.nopairwise_rounds if args.nopairwise_rounds is not None else (0 if args.schedule == "cpu" else rounds)
-    np_dir = piped(load_config(ss_path, [f"name={ss_config.name}_nopairwise", "propagation.pairwise_weight=0",
-                                         f"pipeline.rounds={np_rounds}"]))
-
+    ss_config = seeded(ss_path, seed)
+    runs = {"ScribbleSup": (piped(ss_config), ss_config)}
+    if seed == 0:
+        np_rounds = (args.nopairwise_rounds if args.nopairwise_rounds is not None
+                     else (0 if args.schedule == "cpu" else ss_config.pipeline.rounds))
+        np_config = load_config(ss_path, [f"name={ss_config.name}_nopairwise", "propagation.pairwise_weight=0",
+                                          f"pipeline.rounds={np_rounds}"])
+        runs["ScribbleSup without pairwise"] = (piped(np_config), np_config)
+    for recipe in args.recipes:
+        config = seeded(config_path(recipe, args.dataset, args.schedule), seed)
+        runs[recipe] = (piped(config), config)
     full = evaluation(full_dir)
-    score_name = full["score_name"]
     rows = []
 
     def add(method, run_dir, pseudo=None, refined=True, steps=None):
-        r = {"method": method, "run": str(run_dir), "pseudo_miou": pseudo, "steps": steps}
+        r = {"method": method, "seed": seed, "run": str(run_dir), "pseudo_miou": pseudo, "steps": steps}
         for m in (None,) + (REFINEMENTS if refined else ()):
             ev = evaluation(run_dir, m)
             r[f"score{'_' + m if m else ''}"] = ev["score"]
@@ -92,20 +95,41 @@ def main():
                 r["miou"] = ev["confusion"]["miou"]
                 r["hd95"] = ev.get("mean_hd95")
         r["train_minutes"] = train_seconds(RunDir(run_dir)) / 60
+        r["pct_of_full"] = 100 * r["score"] / full["score"]
         rows.append(r)
 
-    add("full supervision", full_dir, steps=full_config.train.steps)
-    add("pCE (scribbles only)", pce_dir, steps=pce_config.train.steps)
-    steps0 = ss_config.train.steps
-    ft = ss_config.pipeline.finetune_steps or steps0
-    finetune = ss_config.pipeline.init == "finetune"
-    for label, run_dir, last in (("ScribbleSup", ss_dir, rounds), ("ScribbleSup without pairwise", np_dir, np_rounds)):
+    add("full supervision", full_dir, steps=full_config.train.steps, refined=args.refine)
+    add("pCE (scribbles only)", pce_dir, steps=pce_config.train.steps, refined=args.refine)
+    for label, (run_dir, config) in runs.items():
+        steps0 = config.train.steps
+        ft = config.pipeline.finetune_steps or steps0
+        last = config.pipeline.rounds
         for row in read_csv(RunDir(run_dir).rounds_csv):
             k = int(row["round"])
-            add(f"{label}, round {k}", RunDir(run_dir).round(k).path, float(row["pseudo_miou"]), refined=(k == last),
-                steps=steps0 + k * ft if finetune else steps0)
-    for r in rows:
-        r["pct_of_full"] = 100 * r["score"] / full["score"]
+            if label in args.recipes and k != last:
+                continue  # extra recipes: the final round only
+            add(f"{label}, round {k}", RunDir(run_dir).round(k).path, float(row["pseudo_miou"]),
+                refined=(k == last and args.refine), steps=steps0 + k * ft if config.pipeline.init == "finetune" else steps0)
+    return rows, {"full": full, "pce_dir": pce_dir, "runs": runs, "ss_config": ss_config}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataset_args(ap)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="training seeds; more than one adds main_<data>_<schedule>_seeds.md with mean +- std")
+    ap.add_argument("--recipes", nargs="*", default=[],
+                    help="more pipeline configs to compare (<recipe>_<data>_<schedule>.yaml; final round only)")
+    ap.add_argument("--nopairwise-rounds", type=int, help="rounds of the no-pairwise variant (default: cpu 0, else all)")
+    ap.add_argument("--no-refine", dest="refine", action="store_false", help="skip the DenseCRF / MRF columns")
+    ap.add_argument("--skip-figures", action="store_true")
+    args = ap.parse_args()
+    t = tag(args.dataset, args.schedule)
+    per_seed = {seed: seed_rows(args, seed) for seed in args.seeds}
+    rows, ctx = per_seed[args.seeds[0]]
+    full = ctx["full"]
+    score_name = full["score_name"]
+    ss_config = ctx["ss_config"]
 
     extra_columns = score_name != "mIoU"  # mean Dice (ACDC) also shows mIoU and HD95; CamVid's score is the mIoU
     columns = [("method", "method", ""), ("steps", "steps", ""), ("pseudo-label mIoU (train)", "pseudo_miou", ".4f"),
@@ -114,18 +138,49 @@ def main():
     if extra_columns:
         columns += [("mIoU", "miou", ".4f"), ("HD95 (px)", "hd95", ".2f")]
     columns.append(("training (min)", "train_minutes", ".1f"))
-    write_table(f"main_{t}", f"Main table: {args.dataset} ({t}), validation {score_name}", rows, columns,
-                notes=[f"Same network (UNet width {ss_config.model.width}) and input size for every row; `steps` = "
-                       "total training steps (ScribbleSup: round 0 from scratch plus fine-tuning rounds). Runs found "
-                       "finished were not retrained. Pseudo-label times per round are in each run's rounds.csv."],
-                csv_fields=["method", "steps", "pseudo_miou", "score", "score_densecrf", "score_mrf", "pct_of_full",
-                            "miou", "hd95", "train_minutes", "run"])
+    note = (f"Same network (UNet width {ss_config.model.width}) and input size for every row; `steps` = total training "
+            "steps (ScribbleSup: round 0 from scratch plus fine-tuning rounds). Runs found finished were not retrained. "
+            "Pseudo-label times per round are in each run's rounds.csv.")
+    fields = ["method", "seed", "steps", "pseudo_miou", "score", "score_densecrf", "score_mrf", "pct_of_full", "miou",
+              "hd95", "train_minutes", "run"]
+    if args.seeds == [0]:
+        write_table(f"main_{t}", f"Main table: {args.dataset} ({t}), validation {score_name}", rows, columns,
+                    notes=[note], csv_fields=fields)
+    else:
+        all_rows = [r for seed in args.seeds for r in per_seed[seed][0]]
+        full_mean = np.mean([r["score"] for r in all_rows if r["method"] == "full supervision"])
+        summary = []
+        for method in dict.fromkeys(r["method"] for r in all_rows):
+            mine = [r for r in all_rows if r["method"] == method]
+            scores = [r["score"] for r in mine]
+            summary.append({"method": method, "seeds": len(mine), "steps": mine[0]["steps"],
+                            "score": mean_std(scores), "pct_of_full": 100 * np.mean(scores) / full_mean,
+                            "per_seed": " / ".join(f"{v:.4f}" for v in scores)})
+        write_table(f"main_{t}_seeds", f"Main table over seeds {args.seeds}: {args.dataset} ({t}), validation "
+                    f"{score_name}", summary,
+                    [("method", "method", ""), ("seeds", "seeds", ""), ("steps", "steps", ""),
+                     (f"{score_name} (mean +- std)", "score", ""), ("% of full (of the means)", "pct_of_full", ".1f"),
+                     ("per seed", "per_seed", "")],
+                    notes=[note + " The no-pairwise ablation runs with seed 0 only. Per-run values: the CSV."])
+        import csv as _csv
+
+        from common import RESULTS
+
+        with (RESULTS / f"main_{t}_seeds_runs.csv").open("w", newline="") as f:
+            w = _csv.DictWriter(f, fields, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(all_rows)
 
     if not args.skip_figures:
-        refs = {"full supervision": full["score"], "pCE": evaluation(pce_dir)["score"]}
-        plot_rounds({"ScribbleSup": ss_dir, "without pairwise": np_dir}, FIGURES / f"rounds_{t}.png", score_name,
-                    refs, title=f"{args.dataset}, {args.schedule} schedule")
-        qualitative(ss_dir, RunDir(ss_dir).round(rounds).path, ss_config, FIGURES / f"qualitative_{t}.png")
+        runs = ctx["runs"]
+        ss_dir = runs["ScribbleSup"][0]
+        refs = {"full supervision": full["score"], "pCE": evaluation(ctx["pce_dir"])["score"]}
+        curves = {"ScribbleSup": ss_dir}
+        if "ScribbleSup without pairwise" in runs:
+            curves["without pairwise"] = runs["ScribbleSup without pairwise"][0]
+        plot_rounds(curves, FIGURES / f"rounds_{t}.png", score_name, refs, title=f"{args.dataset}, {args.schedule} schedule")
+        qualitative(ss_dir, RunDir(ss_dir).round(ss_config.pipeline.rounds).path, ss_config,
+                    FIGURES / f"qualitative_{t}.png")
         print(f"figures in {FIGURES}")
 
 
