@@ -74,6 +74,17 @@ class AugmentConfig:
 
 
 @dataclass
+class GatedCRFConfig:
+    """The gated CRF loss (Obukhov et al. 2019) added to the cross-entropy: a regularised-loss method."""
+
+    weight: float = _f(0.0, min=0)  # 0: off
+    radius: int = _f(5, min=1)  # neighbourhood, on the downscaled maps
+    sigma_xy: float = _f(6.0, gt=0)  # pixels
+    sigma_rgb: float = _f(0.1, gt=0)  # intensities in [0, 1]
+    downscale: int = _f(2, min=1)
+
+
+@dataclass
 class TrainConfig:
     steps: int = _f(2000, min=1)
     batch_size: int = _f(8, min=1)
@@ -95,6 +106,7 @@ class TrainConfig:
     # segmentation, or edges: the network (e.g. hed) learns the boundaries of the label maps it trains on, with the
     # class-balanced sigmoid cross-entropy on every output map; scored by the boundary F-measure
     task: str = _f("segmentation", choices=("segmentation", "edges"))
+    crf_loss: GatedCRFConfig = field(default_factory=GatedCRFConfig)
 
 
 def _propagation_section():

@@ -123,3 +123,48 @@ def balanced_bce(logits: torch.Tensor, target: torch.Tensor, ignore_index: int =
     y = positive.float()
     loss = F.binary_cross_entropy_with_logits(logits.float(), y, weight=weight, reduction="sum")
     return loss / n
+
+
+def gated_crf_loss(probabilities: torch.Tensor, images: torch.Tensor, radius: int = 5, sigma_xy: float = 6.0,
+                   sigma_rgb: float = 0.1, mask: torch.Tensor | None = None, downscale: int = 2) -> torch.Tensor:
+    """The gated CRF loss of Obukhov et al. (2019), a regularised loss for weak supervision in plain PyTorch.
+
+    For pixel pairs (i, j) within ``radius`` of each other (on the maps downscaled by ``downscale``), the loss is
+    the mean of ``K_ij * (1 - sum_c p_i^c p_j^c)``: the chance that two pixels take different classes, weighted by a
+    Gaussian kernel on position and intensity, ``K_ij = exp(-|xy_i - xy_j|^2 / 2 sigma_xy^2 - |I_i - I_j|^2 /
+    2 sigma_rgb^2)`` (positions in pixels of the full-size image, intensities in [0, 1]). Similar neighbours that
+    disagree cost; a disagreement across an intensity edge costs little. ``mask`` (N, H, W) gates the pixels that
+    take part (1 inside the image, 0 outside after augmentation); pairs with a gated pixel do not count.
+
+    Parameters
+    ----------
+    probabilities : Tensor
+        (N, K, H, W) softmax of the network.
+    images : Tensor
+        (N, C, H, W) the images it saw.
+
+    Examples
+    --------
+    >>> certain = torch.zeros(1, 2, 8, 8); certain[:, 0] = 1  # every pixel surely class 0: nothing disagrees
+    >>> float(gated_crf_loss(certain, torch.rand(1, 1, 8, 8)))
+    0.0
+    """
+    if downscale > 1:
+        probabilities = F.avg_pool2d(probabilities, downscale, ceil_mode=True)
+        images = F.avg_pool2d(images.float(), downscale, ceil_mode=True)
+        if mask is not None:
+            mask = F.avg_pool2d(mask[:, None].float(), downscale, ceil_mode=True)[:, 0]
+    n, k, h, w = probabilities.shape
+    size = 2 * radius + 1
+    unfold = lambda t: F.unfold(t, size, padding=radius).view(t.shape[0], t.shape[1], size * size, h, w)  # noqa: E731
+    gate = torch.ones(n, 1, h, w, device=probabilities.device) if mask is None else mask[:, None].float()
+    neigh_gate = unfold(gate)  # zero padding also gates pairs that leave the map
+    neigh_img = unfold(images)
+    dy, dx = torch.meshgrid(torch.arange(-radius, radius + 1), torch.arange(-radius, radius + 1), indexing="ij")
+    d2_xy = ((dy ** 2 + dx ** 2).float() * downscale ** 2).view(1, size * size, 1, 1).to(probabilities.device)
+    d2_rgb = ((neigh_img - images[:, :, None]) ** 2).sum(1)
+    kernel = torch.exp(-d2_xy / (2 * sigma_xy ** 2) - d2_rgb / (2 * sigma_rgb ** 2))
+    kernel = kernel * neigh_gate[:, 0] * gate
+    kernel[:, size * size // 2] = 0  # no pair of a pixel with itself
+    agree = (unfold(probabilities) * probabilities[:, :, None]).sum(1)
+    return (kernel * (1 - agree)).sum() / gate.sum().clamp(min=1)

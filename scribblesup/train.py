@@ -27,7 +27,7 @@ from .datasets import open_split
 from .inference import evaluate_edges, evaluate_model, format_report, pick_device, to_tensor
 from .io import read_label_png
 from .edges import label_boundaries
-from .losses import balanced_bce, class_pixel_counts, class_weights, partial_cross_entropy
+from .losses import balanced_bce, class_pixel_counts, class_weights, gated_crf_loss, partial_cross_entropy
 from .models import create_model, load_pretrained
 from .runs import (SCALAR_FIELDS, RunDir, class_info, load_checkpoint, model_spec, open_run_dir, rewrite_scalars,
                    run_lock, save_checkpoint, write_json)
@@ -146,13 +146,20 @@ def edge_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def train_step(model, optimizer, scaler, images, targets, lr: float, amp_dtype, use_amp: bool,
-               weight: torch.Tensor | None = None, task: str = "segmentation") -> float:
-    """One optimisation step on one batch (``weight``: per-class loss weights); returns the loss."""
+               weight: torch.Tensor | None = None, task: str = "segmentation", crf=None) -> float:
+    """One optimisation step on one batch (``weight``: per-class loss weights; ``crf``: the gated CRF loss's
+    settings, :class:`scribblesup.config.GatedCRFConfig`); returns the loss."""
     for g in optimizer.param_groups:
         g["lr"] = lr
     with torch.autocast(images.device.type, dtype=amp_dtype, enabled=use_amp):
         outputs = model(images)
-        loss = edge_loss(outputs, targets) if task == "edges" else partial_cross_entropy(outputs, targets, weight=weight)
+        if task == "edges":
+            loss = edge_loss(outputs, targets)
+        else:
+            loss = partial_cross_entropy(outputs, targets, weight=weight)
+            if crf is not None and crf.weight > 0:
+                loss = loss + crf.weight * gated_crf_loss(torch.softmax(outputs.float(), 1), images, crf.radius,
+                                                          crf.sigma_xy, crf.sigma_rgb, downscale=crf.downscale)
     if not torch.isfinite(loss):
         raise ValueError(f"the loss became {loss.item()} (diverged); lower train.lr")
     optimizer.zero_grad(set_to_none=True)
@@ -279,7 +286,8 @@ def _train(config: Config, resume: bool, progress: bool, stop_after: int | None)
             lr = learning_rate(config, step)
             torch.manual_seed(t.seed * 1_000_003 + step)  # dropout of this step
             running.append(train_step(tr.model, tr.optimizer, tr.scaler, images.to(tr.device),
-                                      targets.to(tr.device), lr, tr.amp_dtype, tr.use_amp, tr.weight, t.task))
+                                      targets.to(tr.device), lr, tr.amp_dtype, tr.use_amp, tr.weight, t.task,
+                                      t.crf_loss))
             done = step + 1
             if done % t.log_every == 0 or done == t.steps:
                 mean = float(np.mean(running))

@@ -86,3 +86,43 @@ def test_scribble_run_counts_scribbles_and_pseudo_run_counts_pseudo_labels(tmp_p
     assert info["source"].startswith("pseudo labels in") and info["pixels"][3] == 0 and info["weights"][3] == 1.0
     counts = np.bincount(np.concatenate([read_label_png(p).ravel() for p in sorted(pseudo.glob("*.png"))]), minlength=4)
     assert info["pixels"] == counts[:4].tolist()
+
+
+def test_gated_crf_loss_prefers_cuts_along_intensity_edges():
+    from scribblesup.losses import gated_crf_loss
+
+    h, w = 16, 16
+    split = torch.zeros(1, 2, h, w)
+    split[:, 0, :, :8], split[:, 1, :, 8:] = 1, 1  # a hard cut between columns 7 and 8
+    flat = torch.zeros(1, 1, h, w)
+    edged = flat.clone()
+    edged[..., 8:] = 1.0  # an intensity edge exactly where the cut is
+    on_flat = gated_crf_loss(split, flat, radius=3, downscale=1)
+    on_edge = gated_crf_loss(split, edged, radius=3, downscale=1)
+    assert on_flat > 0 and on_edge < 1e-6 * on_flat
+    uncertain = torch.full((1, 2, h, w), 0.5)
+    assert gated_crf_loss(uncertain, flat, radius=3, downscale=1) > on_flat * 0  # 1 - 0.5 everywhere: positive
+    # a known answer: two pixels, one pair each way, K = exp(-1 / (2 * 6^2)) on a flat image
+    two = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])
+    expected = 2 * np.exp(-1 / 72) / 2  # two ordered pairs, disagreement 1 each, over two pixels
+    assert np.isclose(gated_crf_loss(two, torch.zeros(1, 1, 1, 2), radius=1, downscale=1).item(), expected, atol=1e-6)
+
+
+def test_gated_crf_loss_reaches_unlabelled_pixels():
+    """pCE gives unscribbled pixels no gradient; the regularised loss does."""
+    from scribblesup.losses import gated_crf_loss
+
+    logits = torch.randn(1, 3, 10, 10, requires_grad=True)
+    gated_crf_loss(torch.softmax(logits, 1), torch.rand(1, 3, 10, 10), radius=2, downscale=1).backward()
+    assert (logits.grad.abs().sum(1) > 0).all()
+
+
+def test_training_with_the_gated_crf_loss(tmp_path):
+    from scribblesup.train import train
+    from test_runs import demo_config
+
+    a = train(demo_config(tmp_path, "pce", "data.supervision=scribble"), progress=False)
+    b = train(demo_config(tmp_path, "gcrf", "data.supervision=scribble", "train.crf_loss.weight=1.0"), progress=False)
+    la = [l.split(",")[1] for l in (a / "scalars.csv").read_text().splitlines()[1:] if l.split(",")[1]]
+    lb = [l.split(",")[1] for l in (b / "scalars.csv").read_text().splitlines()[1:] if l.split(",")[1]]
+    assert la != lb  # the regulariser is part of the loss
