@@ -33,7 +33,14 @@ def add_propagation_options(p: argparse.ArgumentParser) -> None:
 def propagation_params(args, dataset: str | None) -> PropagationParams:
     """The dataset's measured parameters with the options given on the command line."""
     overrides = {f.name: getattr(args, f.name) for f in fields(PropagationParams) if getattr(args, f.name, None) is not None}
-    return default_params(dataset, **overrides)
+    try:
+        return default_params(dataset, **overrides)
+    except ValueError as exc:  # name the option as the user typed it
+        text = str(exc)
+        for f in fields(PropagationParams):
+            if text.startswith(f.name + " "):
+                text = f.metadata.get("cli", "--" + f.name.replace("_", "-")) + text[len(f.name):]
+        raise ValueError(text) from None
 
 
 def _cmd_propagate(args) -> int:

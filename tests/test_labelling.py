@@ -130,3 +130,11 @@ def test_voc_split_list_with_a_traversal_id_is_refused(tmp_path):
     (root / "ImageSets" / "Segmentation" / "train.txt").write_text("2007_000032\n../../outside\n")
     with pytest.raises(ValueError, match=r"train\.txt: sample id '\.\./\.\./outside' is not a plain file name"):
         open_dataset("voc", root, split="train")
+
+
+def test_bad_propagation_options_are_named_as_typed(tmp_path, capsys):
+    args = ["propagate", "--dataset", "folder", "--root", str(DEMO_DATA / "acdc"), "--out", str(tmp_path / "o")]
+    assert main(args + ["--n-segments", "0"]) == 2
+    assert "error: --n-segments must be >= 1, got 0" in capsys.readouterr().err
+    assert main(args + ["--superpixels", "slic", "--delta-texture", "0"]) == 2
+    assert "error: --delta-texture must be > 0" in capsys.readouterr().err
