@@ -166,6 +166,8 @@ def _nanmean(values) -> float:
 
 def format_report(result: dict, title: str) -> str:
     """A Markdown table of an :func:`evaluate_model` (or :func:`evaluate_edges`) result."""
+    if result.get("unscored"):
+        return f"# {title}\n\nnot scored: the split has no labels\n"
     if "boundary" in result:
         b = result["boundary"]
         return (f"# {title}\n\n{result['images']} images; boundary F-measure, tolerance {b['tolerance']:g} px\n\n"

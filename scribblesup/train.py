@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -183,6 +184,12 @@ class Trainer:
         self.val = open_split(config.data, config.data.val_split)
         # a limited validation scores whole volumes only (evaluate_model skips partial ones)
         self.val_ids = self.val.ids[: config.data.val_limit] if config.data.val_limit else None
+        self.scored = any(self.val.load(i).label is not None for i in (self.val_ids or self.val.ids)[:3])
+        if not self.scored:
+            message = (f"warning: the {config.data.val_split!r} split has no labels: training runs without a "
+                       "validation score, and best.pt is the last checkpoint")
+            self.log.info(message)
+            print(message, file=sys.stderr)
         self.info = self.samples.dataset.info
         self.weight = self.loss_weights()
         torch.manual_seed(t.seed)
@@ -238,6 +245,9 @@ class Trainer:
         })
 
     def evaluate(self) -> dict:
+        if not self.scored:
+            return {"score": float("nan"), "score_name": "none (no validation labels)", "unscored": True,
+                    "confusion": {"miou": float("nan")}, "images": 0}
         if self.config.train.task == "edges":
             return evaluate_edges(self.model, self.val, self.config.data.input_size, self.device, ids=self.val_ids)
         return evaluate_model(self.model, self.val, self.config.data.input_size, self.device, ids=self.val_ids)
@@ -312,6 +322,8 @@ def _train(config: Config, resume: bool, progress: bool, stop_after: int | None)
                     tr.checkpoint(done, run.best)
             if done % t.checkpoint_every == 0 or done == t.steps:
                 tr.checkpoint(done, run.last)
+                if not tr.scored:  # nothing to choose the best by: the last checkpoint stands in
+                    tr.checkpoint(done, run.best)
     finally:
         bar.close()
         csv_file.close()

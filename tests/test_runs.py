@@ -149,3 +149,24 @@ def test_pipeline_end_to_end_on_the_bundled_demo_data(tmp_path):
     assert torch.load(run.round(1).last, weights_only=True)["step"] == 1
     assert main(["evaluate", "--run", str(run.round(1).path), "--checkpoint", "last"]) == 0
     assert run.round(1).evaluation("all", "last").is_file()
+
+
+def test_training_and_the_pipeline_without_validation_labels(tmp_path, capsys):
+    """Scribbles only, no dense labels anywhere: a warning, no traceback, best.pt is the last checkpoint."""
+    import shutil
+
+    from scribblesup.pipeline import run_pipeline
+    from scribblesup.runs import read_csv
+
+    root = tmp_path / "nolabels"
+    shutil.copytree(DEMO_DATA / "acdc", root)
+    shutil.rmtree(root / "labels")
+    run = RunDir(train(demo_config(tmp_path, "scr", f"data.root={root}", "data.supervision=scribble"), progress=False))
+    assert "has no labels" in capsys.readouterr().err and "has no labels" in run.log().read_text()
+    best, last = (torch.load(p, weights_only=True) for p in (run.best, run.last))
+    assert best["step"] == last["step"] == 2 and all(torch.equal(best["model"][k], last["model"][k]) for k in best["model"])
+    assert "not scored" in run.evaluation("all", "last", suffix=".md").read_text()
+    pipe = RunDir(run_pipeline(demo_config(tmp_path, "pipe", f"data.root={root}", "pipeline.rounds=1",
+                                           "pipeline.finetune_steps=1", "pipeline.workers=1"), progress=False))
+    rows = read_csv(pipe.rounds_csv)
+    assert len(rows) == 2 and rows[0]["pseudo_miou"] == "" and float(rows[1]["pseudo_coverage"]) == 1.0
