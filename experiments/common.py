@@ -23,7 +23,7 @@ import torch
 
 from scribblesup.config import Config, load_config
 from scribblesup.datasets import open_split
-from scribblesup.inference import evaluate_edges, evaluate_model
+from scribblesup.inference import evaluate_run
 from scribblesup.io import atomic_path
 from scribblesup.pipeline import run_pipeline
 from scribblesup.runs import RunDir, load_run, write_json
@@ -92,10 +92,7 @@ def evaluation(run_dir, refine: str | None = None, checkpoint: str = "last", spl
         model, config, _ = load_run(run.path, checkpoint)
         ds = open_split(config.data, split)
         t0 = time.perf_counter()
-        if config.train.task == "edges":
-            result = evaluate_edges(model, ds, config.data.input_size, progress=True)
-        else:
-            result = evaluate_model(model, ds, config.data.input_size, progress=True, refine=refine)
+        result = evaluate_run(model, config, ds, progress=True, refine=refine)
         result["seconds"] = time.perf_counter() - t0
         write_json(path, result)
     return json.loads(path.read_text())

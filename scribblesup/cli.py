@@ -223,7 +223,7 @@ def _cmd_run(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from .datasets import open_split
-    from .inference import evaluate_edges, evaluate_model, format_report
+    from .inference import evaluate_run, format_report
     from .runs import RunDir, load_run, write_json
 
     run = RunDir(args.run)
@@ -231,12 +231,10 @@ def _cmd_evaluate(args) -> int:
     split = args.split or config.data.val_split
     ds = open_split(config.data, split)
     ids = ds.ids[: args.limit] if args.limit else None
-    if config.train.task == "edges":
-        if args.refine:
-            raise ValueError(f"{run.path}: an edge network's maps are not refined (--refine is for segmentations)")
-        result = evaluate_edges(model, ds, config.data.input_size, ids=ids, progress=True)
-    else:
-        result = evaluate_model(model, ds, config.data.input_size, ids=ids, progress=True, refine=args.refine)
+    try:
+        result = evaluate_run(model, config, ds, ids=ids, progress=True, refine=args.refine)
+    except ValueError as exc:
+        raise ValueError(f"{run.path}: {exc}") from None
     write_json(run.evaluation(split, args.checkpoint, args.refine), result)
     refined = f", refined by {args.refine}" if args.refine else ""
     report = format_report(result, f"{config.name}: {split}, {args.checkpoint} checkpoint{refined}")

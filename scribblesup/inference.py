@@ -39,6 +39,17 @@ def match_channels(image: np.ndarray, in_channels: int) -> np.ndarray:
     raise ValueError(f"image has {c} channels, the network takes {in_channels}")
 
 
+def _logits_at_image_size(model, image: np.ndarray, input_size, device=None) -> torch.Tensor:
+    """The network's logits (1, K, H, W) for one image, resized to ``input_size`` for the network and back."""
+    device = device or next(model.parameters()).device
+    first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    x = to_tensor(match_channels(image, first_conv.in_channels))[None].to(device)
+    size = x.shape[-2:]
+    if input_size is not None and tuple(input_size) != tuple(size):
+        x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False)
+    return F.interpolate(model(x).float(), size=size, mode="bilinear", align_corners=False)
+
+
 @torch.no_grad()
 def predict_probabilities(model, image: np.ndarray, input_size, device=None) -> np.ndarray:
     """Class probabilities (K, H, W) of one image at its own size.
@@ -48,30 +59,14 @@ def predict_probabilities(model, image: np.ndarray, input_size, device=None) -> 
     colour image given to a grayscale network is averaged to gray, and the
     other way round repeated (see :func:`match_channels`).
     """
-    device = device or next(model.parameters()).device
-    first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
-    x = to_tensor(match_channels(image, first_conv.in_channels))[None].to(device)
-    size = x.shape[-2:]
-    if input_size is not None and tuple(input_size) != tuple(size):
-        x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False)
-    logits = model(x).float()
-    logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-    return torch.softmax(logits, dim=1)[0].cpu().numpy()
+    return torch.softmax(_logits_at_image_size(model, image, input_size, device), dim=1)[0].cpu().numpy()
 
 
 @torch.no_grad()
 def predict_edges(model, image: np.ndarray, input_size, device=None) -> np.ndarray:
     """Edge probability (H, W) of one image at its own size: the sigmoid of the network's last output channel (HED's
     fused map), resized back from ``input_size``."""
-    device = device or next(model.parameters()).device
-    first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
-    x = to_tensor(match_channels(image, first_conv.in_channels))[None].to(device)
-    size = x.shape[-2:]
-    if input_size is not None and tuple(input_size) != tuple(size):
-        x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False)
-    logits = model(x).float()[:, -1:]
-    logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-    return torch.sigmoid(logits)[0, 0].cpu().numpy()
+    return torch.sigmoid(_logits_at_image_size(model, image, input_size, device)[0, -1]).cpu().numpy()
 
 
 def evaluate_edges(model, dataset, input_size, device=None, ids=None, progress: bool = False,
@@ -157,6 +152,17 @@ def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: 
                 score=float(np.mean(list(dice.values()))), score_name="mean Dice",
             )
     return result
+
+
+def evaluate_run(model, config, dataset, device=None, ids=None, progress: bool = False,
+                 refine: str | None = None) -> dict:
+    """Score a trained run's network as its config's task says: :func:`evaluate_edges` for ``train.task: edges``,
+    else :func:`evaluate_model` (optionally refined)."""
+    if config.train.task == "edges":
+        if refine:
+            raise ValueError("an edge network's maps are not refined (refinement is for segmentations)")
+        return evaluate_edges(model, dataset, config.data.input_size, device, ids=ids, progress=progress)
+    return evaluate_model(model, dataset, config.data.input_size, device, ids=ids, progress=progress, refine=refine)
 
 
 def _nanmean(values) -> float:

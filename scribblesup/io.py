@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -74,8 +75,6 @@ def remove_stale_temp_files(folder: str | os.PathLike, older_than: float = 0.0) 
     Call it only on a folder this process owns (a locked run folder), or with ``older_than`` (seconds) on a
     shared one, so that another process's file in flight is left alone.
     """
-    import time
-
     folder = Path(folder)
     if not folder.is_dir():
         return 0

@@ -248,8 +248,7 @@ def label_dataset(dataset, out_dir, params: PropagationParams | None = None, *, 
                 image = dataset.load(job[1]).image
                 probabilities = edges = None
                 if model is not None:
-                    device = next(model.parameters()).device
-                    probabilities = predict_probabilities(model, image, input_size, device).astype(np.float32)
+                    probabilities = predict_probabilities(model, image, input_size).astype(np.float32)
                 if edge_model is not None:
                     edges = predict_edges(edge_model, image, edge_input_size or input_size).astype(np.float32)
                 yield job[:5] + (probabilities, job[6], edges)

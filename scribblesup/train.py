@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .config import Config
 from .conventions import UNLABELLED
 from .datasets import open_split
-from .inference import evaluate_edges, evaluate_model, format_report, pick_device, to_tensor
+from .inference import evaluate_run, format_report, pick_device, to_tensor
 from .io import read_label_png
 from .edges import label_boundaries
 from .losses import balanced_bce, class_pixel_counts, class_weights, gated_crf_loss, partial_cross_entropy
@@ -248,9 +248,7 @@ class Trainer:
         if not self.scored:
             return {"score": float("nan"), "score_name": "none (no validation labels)", "unscored": True,
                     "confusion": {"miou": float("nan")}, "images": 0}
-        if self.config.train.task == "edges":
-            return evaluate_edges(self.model, self.val, self.config.data.input_size, self.device, ids=self.val_ids)
-        return evaluate_model(self.model, self.val, self.config.data.input_size, self.device, ids=self.val_ids)
+        return evaluate_run(self.model, self.config, self.val, self.device, ids=self.val_ids)
 
 
 def train(config: Config, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:

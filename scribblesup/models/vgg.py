@@ -25,6 +25,24 @@ class VGGEncoder(nn.Module):
         self.out_channels = cin
 
 
+def encode_with_indices(encoder: VGGEncoder, x):
+    """Run the five blocks, max-pooling after each; return the result and each pool's (indices, input size)."""
+    pools = []
+    for i in range(1, 6):
+        x = getattr(encoder, f"block{i}")(x)
+        size = x.shape[-2:]
+        x, idx = F.max_pool2d(x, 2, ceil_mode=True, return_indices=True)
+        pools.append((idx, size))
+    return x, pools
+
+
+def decode_with_indices(decoders, x, pools):
+    """Unpool with the encoder's indices (deepest first), each followed by its decoder block."""
+    for block, (idx, size) in zip(decoders, reversed(pools)):
+        x = block(F.max_unpool2d(x, idx, 2, output_size=size))
+    return x
+
+
 class FCN(nn.Module):
     """FCN (Long, Shelhamer, Darrell 2015) on a VGG16 encoder.
 
@@ -123,16 +141,8 @@ class SegNet(nn.Module):
         self.classifier = nn.Conv2d(widths[0], num_classes, 3, padding=1)
 
     def forward(self, x):
-        indices, sizes = [], []
-        h = x
-        for i in range(1, 6):
-            h = getattr(self.encoder, f"block{i}")(h)
-            sizes.append(h.shape[-2:])
-            h, idx = F.max_pool2d(h, 2, ceil_mode=True, return_indices=True)
-            indices.append(idx)
-        for block, idx, size in zip(self.decoders, reversed(indices), reversed(sizes)):
-            h = block(F.max_unpool2d(h, idx, 2, output_size=size))
-        return self.classifier(h)
+        h, pools = encode_with_indices(self.encoder, x)
+        return self.classifier(decode_with_indices(self.decoders, h, pools))
 
 
 def deconv_block(cin: int, cout: int, n: int, batch_norm: bool = True) -> nn.Sequential:
@@ -176,17 +186,9 @@ class DeconvNet(nn.Module):
         self.classifier = nn.Conv2d(widths[0], num_classes, 1)
 
     def forward(self, x):
-        indices, sizes = [], []
-        h = x
-        for i in range(1, 6):
-            h = getattr(self.encoder, f"block{i}")(h)
-            sizes.append(h.shape[-2:])
-            h, idx = F.max_pool2d(h, 2, ceil_mode=True, return_indices=True)
-            indices.append(idx)
+        h, pools = encode_with_indices(self.encoder, x)
         h = self.deconv6(self.fc7(self.fc6(h)))
-        for block, idx, size in zip(self.decoders, reversed(indices), reversed(sizes)):
-            h = block(F.max_unpool2d(h, idx, 2, output_size=size))
-        return self.classifier(h)
+        return self.classifier(decode_with_indices(self.decoders, h, pools))
 
 
 class HED(nn.Module):
