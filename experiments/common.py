@@ -7,7 +7,6 @@ so they ``import common``.
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import os
@@ -100,9 +99,7 @@ def evaluation(run_dir, refine: str | None = None, checkpoint: str = "last", spl
 
 def every_nth(dataset, n: int, count: int | None = None):
     """A copy of ``dataset`` keeping every ``n``-th sample (then the first ``count``): spread-out subsets."""
-    sub = copy.copy(dataset)
-    sub.ids = dataset.ids[:: max(1, n)][:count]
-    return sub
+    return dataset.subset(dataset.ids[:: max(1, n)][:count])
 
 
 def spread(dataset, count: int):

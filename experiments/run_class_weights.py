@@ -2,6 +2,7 @@
 
     python experiments/run_class_weights.py --dataset camvid --seeds 0 1 2
     python experiments/run_class_weights.py --dataset camvid --seeds 0 1 2 --recipes unet_full scribblesup
+    python experiments/run_class_weights.py --dataset camvid --seeds 0 1 2 --recipes unet_full scribblesup --table-only
 
 Recipes are the `cpu` (or ``--schedule``) configs ``<recipe>_<data>_<schedule>.yaml``; the weighted variant adds
 ``train.class_weights=<--weighting>`` (default median_frequency), counted on what each run trains on (dense labels,
@@ -13,18 +14,56 @@ table); other seeds are ``<name>_seed<s>``. Writes experiments/results/class_wei
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 
 import numpy as np
 
-from common import add_dataset_args, config_path, evaluation, mean_std, piped, seeded, tag, trained, write_table
+from common import RESULTS, add_dataset_args, config_path, evaluation, mean_std, piped, seeded, tag, trained, write_table
+from scribblesup.io import atomic_path
 from scribblesup.runs import RunDir
 
 
-def final_run(recipe: str, config) -> RunDir:
+def final_run(recipe: str, config, train: bool = True) -> RunDir:
+    """The run whose last checkpoint is scored: trained or resumed first unless ``train`` is False."""
+    if not train:
+        run = RunDir(config.run_dir())
+        return run.round(config.pipeline.rounds) if recipe == "scribblesup" else run
     if recipe == "scribblesup":
         return RunDir(piped(config)).round(config.pipeline.rounds)
     return RunDir(trained(config))
+
+
+def write_results(t: str, args, per_run: list[dict]) -> None:
+    """The table (mean +- std over the seeds done so far, per recipe and weighting) and the per-run CSV."""
+    names = [k[4:] for k in per_run[0] if k.startswith("iou_")]
+    rows = []
+    for recipe in args.recipes:
+        for weighting in ("none", args.weighting):
+            runs = [r for r in per_run if r["recipe"] == recipe and r["weighting"] == weighting]
+            if not runs:
+                continue
+            row = {"recipe": recipe, "weighting": weighting, "seeds": " ".join(str(r["seed"]) for r in runs),
+                   "score": mean_std([r["score"] for r in runs]), "miou": mean_std([r["miou"] for r in runs])}
+            for n in names:
+                vals = [r[f"iou_{n}"] for r in runs if r[f"iou_{n}"] is not None]
+                row[n] = float(np.mean(vals)) if vals else None
+            rows.append(row)
+    score_name = per_run[0]["score_name"]
+    columns = [("recipe", "recipe", ""), ("class weights", "weighting", ""), ("seeds", "seeds", ""),
+               (f"{score_name} (mean +- std)", "score", "")]
+    if score_name != "mIoU":
+        columns.append(("mIoU", "miou", ""))
+    columns += [(n, n, ".3f") for n in names]
+    write_table(f"class_weights_{t}", f"Class-weighted cross-entropy, {args.dataset} ({t})", rows, columns,
+                notes=["Validation scores of the last checkpoint (ScribbleSup: of the last round); per-class "
+                       "columns are IoU means over the seeds listed. Weights from what each run trains on "
+                       "(`class_weights.json` in each run folder; for ScribbleSup each round's pseudo labels). "
+                       "Per-run values: the CSV ending in `_runs`."])
+    with atomic_path(RESULTS / f"class_weights_{t}_runs.csv") as tmp, tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, list(per_run[0]))
+        w.writeheader()
+        w.writerows(per_run)
 
 
 def main():
@@ -33,53 +72,30 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--recipes", nargs="+", default=["unet_full"], help="unet_full, unet_pce, scribblesup")
     ap.add_argument("--weighting", default="median_frequency")
+    ap.add_argument("--table-only", action="store_true",
+                    help="train nothing: the table of the runs already finished and scored")
     args = ap.parse_args()
     t = tag(args.dataset, args.schedule)
-    per_run, rows = [], []
-    weightings = ("none", args.weighting)
-    # seed-major order: a killed or interrupted call leaves complete pairs (with and without weights) behind
-    for seed in args.seeds:
-        for recipe in args.recipes:
-            for weighting in weightings:
+    per_run = []
+    # recipe-major, then seed: every finished pair (with and without weights) rewrites the table, so a killed
+    # call leaves a table of complete pairs behind and the next call resumes the unfinished run
+    for recipe in args.recipes:
+        for seed in args.seeds:
+            for weighting in ("none", args.weighting):
                 suffix = "" if weighting == "none" else f"_{weighting}"
                 config = seeded(config_path(recipe, args.dataset, args.schedule), seed,
                                 [f"train.class_weights={weighting}"], suffix)
-                run = final_run(recipe, config)
+                run = final_run(recipe, config, train=not args.table_only)
+                if args.table_only and not run.evaluation(config.data.val_split, "last").is_file():
+                    continue
                 ev = evaluation(run.path)
                 per_run.append({"recipe": recipe, "weighting": weighting, "seed": seed, "score": ev["score"],
                                 "score_name": ev["score_name"], "miou": ev["confusion"]["miou"],
                                 **{f"iou_{k}": v for k, v in ev["confusion"]["per_class_iou"].items()},
                                 "run": str(run.path)})
                 print(per_run[-1], flush=True)
-    names = [k[4:] for k in per_run[0] if k.startswith("iou_")]
-    for recipe in args.recipes:
-        for weighting in weightings:
-            runs = [r for r in per_run if r["recipe"] == recipe and r["weighting"] == weighting]
-            row = {"recipe": recipe, "weighting": weighting, "seeds": len(runs),
-                   "score": mean_std([r["score"] for r in runs]), "miou": mean_std([r["miou"] for r in runs])}
-            for n in names:
-                vals = [r[f"iou_{n}"] for r in runs if r[f"iou_{n}"] is not None]
-                row[n] = float(np.mean(vals)) if vals else None
-            rows.append(row)
-    results = per_run
-    score_name = per_run[0]["score_name"]
-    columns = [("recipe", "recipe", ""), ("class weights", "weighting", ""), ("seeds", "seeds", ""),
-               (f"{score_name} (mean +- std)", "score", "")]
-    if score_name != "mIoU":
-        columns.append(("mIoU", "miou", ""))
-    columns += [(n, n, ".3f") for n in names]
-    write_table(f"class_weights_{t}", f"Class-weighted cross-entropy, {args.dataset} ({t})", rows, columns,
-                notes=[f"Validation scores of the last checkpoint; per-class columns are IoU means over the seeds "
-                       f"{args.seeds}. Weights from what each run trains on (`class_weights.json` in each run "
-                       "folder). Per-run values: the CSV."],
-                csv_fields=None)
-    from common import RESULTS
-    import csv
-
-    with (RESULTS / f"class_weights_{t}_runs.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, list(per_run[0]))
-        w.writeheader()
-        w.writerows(per_run)
+            if per_run:
+                write_results(t, args, per_run)
     print(json.dumps({"runs": len(per_run)}))
 
 

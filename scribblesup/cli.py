@@ -198,24 +198,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(args) -> int:
+    from . import distributed
     from .config import load_config
     from .runs import RunDir
     from .train import train
 
     config = load_config(args.config, args.set or ())
     run = RunDir(train(config, resume=args.resume))
+    if not distributed.writes():  # under torchrun rank 0 reports
+        return 0
     print(f"run folder: {run.path}")
     print(run.evaluation(config.data.val_split, "last", suffix=".md").read_text())
     return 0
 
 
 def _cmd_run(args) -> int:
+    from . import distributed
     from .config import load_config
     from .pipeline import run_pipeline
     from .runs import RunDir
 
     config = load_config(args.config, args.set or ())
     run = RunDir(run_pipeline(config, resume=args.resume))
+    if not distributed.writes():
+        return 0
     print(f"run folder: {run.path}")
     print(run.rounds_csv.read_text())
     return 0
@@ -297,6 +303,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        if "scribblesup.distributed" in sys.modules:  # a torchrun job: leave its process group
+            sys.modules["scribblesup.distributed"].shutdown()
 
 
 if __name__ == "__main__":

@@ -28,13 +28,22 @@ def partial_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_ind
     >>> round(float(partial_cross_entropy(logits, torch.tensor([[[0, 255]]]))), 4)  # log 2
     0.6931
     """
+    total, denominator = partial_cross_entropy_terms(logits, target, ignore_index, weight)
+    return total / denominator
+
+
+def partial_cross_entropy_terms(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = UNLABELLED,
+                                weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sum of :func:`partial_cross_entropy`'s terms and what it is divided by (the labelled pixels, or the sum
+    of their weights; at least 1, or 1e-12 with weights): data-parallel training divides the sums of all ranks'
+    terms by the sum of their denominators, which is the one-process loss of the whole batch."""
     if weight is None:
         total = F.cross_entropy(logits.float(), target, ignore_index=ignore_index, reduction="sum")
-        return total / (target != ignore_index).sum().clamp(min=1)
+        return total, (target != ignore_index).sum().float().clamp(min=1)
     weight = weight.to(logits.device, torch.float32)
     total = F.cross_entropy(logits.float(), target, weight=weight, ignore_index=ignore_index, reduction="sum")
     labelled = target != ignore_index
-    return total / weight[target[labelled]].sum().clamp(min=1e-12)
+    return total, weight[target[labelled]].sum().clamp(min=1e-12)
 
 
 def class_pixel_counts(targets, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

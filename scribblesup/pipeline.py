@@ -17,6 +17,9 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
+from . import distributed
 from .config import Config
 from .datasets import open_split
 from .inference import pick_device
@@ -94,7 +97,7 @@ def run_pipeline(config: Config, resume: bool = False, progress: bool = True,
     Path or None
         The run folder (None when interrupted).
     """
-    with run_lock(config.run_dir()):
+    with distributed.writer_only(run_lock(config.run_dir())):
         return _run(config, resume, progress, interrupt)
 
 
@@ -125,37 +128,59 @@ def edge_network(config: Config, run: RunDir, log, progress: bool, device):
 def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None:
     p = config.pipeline
     run = RunDir(config.run_dir())
-    log = open_run_dir(run, config, resume, exists_if=run.config, log_name="pipeline")
+    device = pick_device(config.train.device)
+    # under torchrun: every rank trains (data-parallel) and labels its share of the images; rank 0 writes the rest
+    ctx, device = distributed.setup(device)
+    error = log = None
+    if ctx.main:
+        try:
+            log = open_run_dir(run, config, resume, exists_if=run.config, log_name="pipeline")
+        except (ValueError, OSError) as exc:
+            error = exc
+    else:
+        log = distributed.quiet_logger(ctx)
+    distributed.agree(error)
     params = config.propagation_params()
     dataset = open_split(config.data, config.data.train_split, limit=config.data.limit)
+    share = dataset.subset(ctx.shard(dataset.ids)) if ctx.active else dataset
     val_split = config.data.val_split
+    processes = f", {ctx.world_size} processes" if ctx.active else ""
     log.info(f"{'resume' if resume else 'start'}: {config.name}, {len(dataset.ids)} training images, "
-             f"{p.rounds} rounds after round 0, propagation {params.to_dict()}")
+             f"{p.rounds} rounds after round 0{processes}, propagation {params.to_dict()}")
     t0 = time.perf_counter()
-    cache = region_graph_cache(config).fill(dataset, p.workers, progress)
+    cache = region_graph_cache(config).fill(share, p.workers, progress and ctx.main)
+    distributed.barrier()
     log.info(f"region graphs ready in {cache.folder} ({time.perf_counter() - t0:.0f} s)")
     for k in range(p.rounds + 1):
         rnd = run.round(k)
         if not rnd.labels_json.is_file():
             model = edge_model = None
             if k > 0:
-                device = pick_device(config.train.device)
                 model, _, _ = load_run(run.round(k - 1).path, "last", device)
                 if p.edge_steps:
                     edge_model = edge_network(config, run, log, progress, device)
             stop = interrupt[2] if interrupt and interrupt[:2] == (k, "labels") else None
-            result: LabellingResult = label_dataset(
-                dataset, rnd.pseudo, params, cache=cache, model=model, input_size=config.data.input_size,
-                refine=p.refine_pseudo, workers=p.workers, progress=progress, stop_after=stop, edge_model=edge_model)
-            if not result.complete:
-                return None
-            summary = result.summary(dataset.info.class_names)
-            write_json(rnd.labels_json, summary)
-            quality = f"pseudo-label mIoU {summary['pseudo']['miou']:.4f}, " if summary["pseudo"] else ""
-            log.info(f"round {k}: labels {quality}coverage {result.coverage:.4f} in {result.seconds:.0f} s")
-            if k > 0:
-                for line in shrinking_classes(run, k, dataset.info.class_names):
-                    log.info(line)
+            label = dict(params=params, cache=cache, model=model, input_size=config.data.input_size,
+                         refine=p.refine_pseudo, workers=p.workers, edge_model=edge_model)
+            t1 = time.perf_counter()
+            if ctx.active:  # each rank its share; rank 0 then reads and scores them all below
+                done = label_dataset(share, rnd.pseudo, progress=False, stop_after=stop, **label).complete
+                if distributed.all_sum(torch.tensor(int(done))).item() < ctx.world_size:
+                    return None
+            if ctx.main:
+                result: LabellingResult = label_dataset(dataset, rnd.pseudo, progress=progress, stop_after=stop,
+                                                        **label)
+                if not result.complete:
+                    return None
+                summary = result.summary(dataset.info.class_names)
+                summary["seconds"] = time.perf_counter() - t1  # with the ranks' shares under torchrun
+                write_json(rnd.labels_json, summary)
+                quality = f"pseudo-label mIoU {summary['pseudo']['miou']:.4f}, " if summary["pseudo"] else ""
+                log.info(f"round {k}: labels {quality}coverage {result.coverage:.4f} in {summary['seconds']:.0f} s")
+                if k > 0:
+                    for line in shrinking_classes(run, k, dataset.info.class_names):
+                        log.info(line)
+            distributed.barrier()
         eval_file = rnd.evaluation(val_split, "last")
         if not eval_file.is_file():
             stop = interrupt[2] if interrupt and interrupt[:2] == (k, "train") else None
@@ -163,11 +188,14 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
             train(round_config(config, run, k), resume=rnd.last.is_file(), progress=progress, stop_after=stop)
             if not eval_file.is_file():
                 return None
-            ev = json.loads(eval_file.read_text())
-            ev["train_seconds"] = time.perf_counter() - t1
-            write_json(eval_file, ev)
-            log.info(f"round {k}: network {ev['score_name']} {ev['score']:.4f} on {val_split} "
-                     f"({ev['train_seconds']:.0f} s)")
-        write_rounds_csv(run, p.rounds, val_split)
+            if ctx.main:
+                ev = json.loads(eval_file.read_text())
+                ev["train_seconds"] = time.perf_counter() - t1
+                write_json(eval_file, ev)
+                log.info(f"round {k}: network {ev['score_name']} {ev['score']:.4f} on {val_split} "
+                         f"({ev['train_seconds']:.0f} s)")
+        if ctx.main:
+            write_rounds_csv(run, p.rounds, val_split)
+        distributed.barrier()
     log.info(f"done in {time.perf_counter() - t0:.0f} s (this call)")
     return run.path

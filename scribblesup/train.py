@@ -28,7 +28,9 @@ from .datasets import open_split
 from .inference import evaluate_run, format_report, pick_device, to_tensor
 from .io import read_label_png
 from .edges import label_boundaries
-from .losses import balanced_bce, class_pixel_counts, class_weights, gated_crf_loss, partial_cross_entropy
+from . import distributed
+from .losses import (balanced_bce, class_pixel_counts, class_weights, gated_crf_loss, partial_cross_entropy,
+                     partial_cross_entropy_terms)
 from .models import create_model, load_pretrained
 from .runs import (SCALAR_FIELDS, RunDir, class_info, load_checkpoint, model_spec, open_run_dir, rewrite_scalars,
                    run_lock, save_checkpoint, write_json)
@@ -75,12 +77,8 @@ class TrainingSamples:
         self.in_channels = self.images[0].shape[0]
 
 
-def _augment(image: torch.Tensor, target: torch.Tensor, size, rng: np.random.Generator, aug):
-    """One random affine view (scale, rotation, flip, translation) resampled to ``size``.
-
-    The whole image is mapped onto the output before zooming (aspect follows ``size``); outside the image,
-    targets are 255 (ignored) and images 0.
-    """
+def _draw_view(rng: np.random.Generator, aug) -> torch.Tensor:
+    """The random affine view (scale, rotation, flip, translation) of one sample: a 1x2x3 ``affine_grid`` matrix."""
     s = rng.uniform(*aug.scale) if aug.scale else 1.0
     angle = math.radians(rng.uniform(-aug.rotate, aug.rotate)) if aug.rotate else 0.0
     flip = -1.0 if aug.flip and rng.random() < 0.5 else 1.0
@@ -88,7 +86,15 @@ def _augment(image: torch.Tensor, target: torch.Tensor, size, rng: np.random.Gen
     room = max(0.0, 1.0 - 1.0 / s)
     tx, ty = rng.uniform(-room, room), rng.uniform(-room, room)
     cos, sin = math.cos(angle) / s, math.sin(angle) / s
-    theta = torch.tensor([[flip * cos, -sin, tx], [flip * sin, cos, ty]], dtype=torch.float32)[None]
+    return torch.tensor([[flip * cos, -sin, tx], [flip * sin, cos, ty]], dtype=torch.float32)[None]
+
+
+def _augment(image: torch.Tensor, target: torch.Tensor, size, theta: torch.Tensor):
+    """``image`` and ``target`` resampled to ``size`` through the view ``theta`` (:func:`_draw_view`).
+
+    The whole image is mapped onto the output before zooming (aspect follows ``size``); outside the image,
+    targets are 255 (ignored) and images 0.
+    """
     grid = F.affine_grid(theta, (1, 1, *size), align_corners=False)
     img = F.grid_sample(image[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
     tgt = F.grid_sample((target[None, None].float() + 1), grid, mode="nearest", padding_mode="zeros",
@@ -97,8 +103,12 @@ def _augment(image: torch.Tensor, target: torch.Tensor, size, rng: np.random.Gen
     return img, tgt
 
 
-def batch_for_step(samples: TrainingSamples, step: int, config: Config):
-    """The (images, targets) batch of step ``step``: a pure function of the seed and the step."""
+def batch_for_step(samples: TrainingSamples, step: int, config: Config, part: tuple[int, int] = (0, 1)):
+    """The (images, targets) batch of step ``step``: a pure function of the seed and the step.
+
+    ``part=(rank, world_size)``: only that rank's contiguous share of the global batch (every rank draws the
+    whole batch's choices, so the shares put together are the one-process batch).
+    """
     t, size = config.train, tuple(config.data.input_size)
     n, b, seed = len(samples.images), t.batch_size, t.seed
     order = {}
@@ -109,7 +119,11 @@ def batch_for_step(samples: TrainingSamples, step: int, config: Config):
             order[epoch] = np.random.default_rng((seed, 0, epoch)).permutation(n)
         idx.append(order[epoch][p % n])
     rng = np.random.default_rng((seed, 1, step))
-    pairs = [_augment(samples.images[i], samples.targets[i], size, rng, config.augment) for i in idx]
+    views = [_draw_view(rng, config.augment) for _ in idx]
+    rank, world = part
+    lo, hi = rank * b // world, (rank + 1) * b // world
+    pairs = [_augment(samples.images[i], samples.targets[i], size, theta)
+             for i, theta in zip(idx[lo:hi], views[lo:hi])]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
@@ -147,9 +161,15 @@ def edge_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def train_step(model, optimizer, scaler, images, targets, lr: float, amp_dtype, use_amp: bool,
-               weight: torch.Tensor | None = None, task: str = "segmentation", crf=None) -> float:
+               weight: torch.Tensor | None = None, task: str = "segmentation", crf=None, world_size: int = 1) -> float:
     """One optimisation step on one batch (``weight``: per-class loss weights; ``crf``: the gated CRF loss's
-    settings, :class:`scribblesup.config.GatedCRFConfig`); returns the loss."""
+    settings, :class:`scribblesup.config.GatedCRFConfig`); returns the loss.
+
+    With ``world_size > 1`` (a DistributedDataParallel ``model``, this rank's share of the batch), the
+    cross-entropy is divided by the whole batch's labelled pixels (summed over the ranks), so the averaged
+    gradients are those of the one-process loss; the returned loss is the whole batch's. The edge loss and the gated
+    CRF term are per-rank means, averaged.
+    """
     for g in optimizer.param_groups:
         g["lr"] = lr
     with torch.autocast(images.device.type, dtype=amp_dtype, enabled=use_amp):
@@ -157,17 +177,21 @@ def train_step(model, optimizer, scaler, images, targets, lr: float, amp_dtype, 
         if task == "edges":
             loss = edge_loss(outputs, targets)
         else:
-            loss = partial_cross_entropy(outputs, targets, weight=weight)
+            total, denominator = partial_cross_entropy_terms(outputs, targets, weight=weight)
+            if world_size > 1:
+                denominator = distributed.all_sum(denominator.detach()) / world_size
+            loss = total / denominator
             if crf is not None and crf.weight > 0:
                 loss = loss + crf.weight * gated_crf_loss(torch.softmax(outputs.float(), 1), images, crf.radius,
                                                           crf.sigma_xy, crf.sigma_rgb, downscale=crf.downscale)
-    if not torch.isfinite(loss):
-        raise ValueError(f"the loss became {loss.item()} (diverged); lower train.lr")
+    value = loss.detach() if world_size == 1 else distributed.all_sum(loss.detach()) / world_size
+    if not torch.isfinite(value):
+        raise ValueError(f"the loss became {value.item()} (diverged); lower train.lr")
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
-    return loss.item()
+    return value.item()
 
 
 # ------------------------------------------------------------------------------------------------ the loop
@@ -178,14 +202,24 @@ class Trainer:
     def __init__(self, config: Config, resume: bool):
         self.config, t = config, config.train
         self.run = RunDir(config.run_dir())
-        self.log = open_run_dir(self.run, config, resume, exists_if=self.run.last, log_name="train")
-        self.device = pick_device(t.device)
+        self.ctx, self.device = distributed.setup(pick_device(t.device))
+        if self.ctx.active and t.batch_size % self.ctx.world_size:
+            raise ValueError(f"train.batch_size {t.batch_size} does not split over {self.ctx.world_size} processes")
+        error = None
+        if self.ctx.main:  # rank 0 alone writes the run folder
+            try:
+                self.log = open_run_dir(self.run, config, resume, exists_if=self.run.last, log_name="train")
+            except (ValueError, OSError) as exc:
+                error = exc
+        else:
+            self.log = distributed.quiet_logger(self.ctx)
+        distributed.agree(error)
         self.samples = TrainingSamples(config)
         self.val = open_split(config.data, config.data.val_split)
         # a limited validation scores whole volumes only (evaluate_model skips partial ones)
         self.val_ids = self.val.ids[: config.data.val_limit] if config.data.val_limit else None
         self.scored = any(self.val.load(i).label is not None for i in (self.val_ids or self.val.ids)[:3])
-        if not self.scored:
+        if not self.scored and self.ctx.main:
             message = (f"warning: the {config.data.val_split!r} split has no labels: training runs without a "
                        "validation score, and best.pt is the last checkpoint")
             self.log.info(message)
@@ -194,27 +228,33 @@ class Trainer:
         self.weight = self.loss_weights()
         torch.manual_seed(t.seed)
         self.outputs = 1 if t.task == "edges" else self.info.num_classes
-        self.model = build_model(config, self.outputs, self.samples.in_channels).to(self.device)
-        self.optimizer = make_optimizer(self.model, config)
+        self.net = build_model(config, self.outputs, self.samples.in_channels).to(self.device)
         self.use_amp = bool(t.amp) and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.start, self.best = 0, -math.inf
         if resume and self.run.last.is_file():
             state = load_checkpoint(self.run.last, self.device)
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scaler.load_state_dict(state["scaler"])
+            self.net.load_state_dict(state["model"])
             self.start, self.best = state["step"], state["best_score"]
-            rewrite_scalars(self.run, self.start)
+            if self.ctx.main:
+                rewrite_scalars(self.run, self.start)
             self.log.info(f"resumed at step {self.start}")
         else:
+            state = None
             if t.init_from:
                 init = load_checkpoint(t.init_from, self.device)
-                self.model.load_state_dict(init["model"] if "model" in init else init)
+                self.net.load_state_dict(init["model"] if "model" in init else init)
                 self.log.info(f"initialised from {t.init_from}")
-            self.log.info(f"start: {config.name} on {self.device}, {len(self.samples.ids)} training images, "
-                          f"{sum(p.numel() for p in self.model.parameters()) / 1e6:.2f} M parameters")
+            processes = f" in {self.ctx.world_size} processes" if self.ctx.active else ""
+            self.log.info(f"start: {config.name} on {self.device}{processes}, {len(self.samples.ids)} training "
+                          f"images, {sum(p.numel() for p in self.net.parameters()) / 1e6:.2f} M parameters")
+        # the model that trains: DistributedDataParallel under torchrun (self.net is the network inside)
+        self.model = distributed.wrap(self.net, self.device)
+        self.optimizer = make_optimizer(self.model, config)
+        if state is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scaler.load_state_dict(state["scaler"])
 
     def loss_weights(self) -> torch.Tensor | None:
         """Class weights from the labels this run trains on (never ground truth in a weakly supervised run);
@@ -225,10 +265,11 @@ class Trainer:
         source = {"full": "dense labels (data.supervision: full)",
                   "scribble": "scribbles (data.supervision: scribble)",
                   "pseudo": f"pseudo labels in {d.pseudo_dir} (data.supervision: pseudo)"}[d.supervision]
-        write_json(self.run.class_weights, {
-            "method": self.config.train.class_weights, "source": source, "classes": list(self.info.class_names),
-            "pixels": counts.tolist(), "pixels_of_images_with_the_class": image_pixels.tolist(),
-            "weights": None if weights is None else weights.tolist()})
+        if self.ctx.main:
+            write_json(self.run.class_weights, {
+                "method": self.config.train.class_weights, "source": source, "classes": list(self.info.class_names),
+                "pixels": counts.tolist(), "pixels_of_images_with_the_class": image_pixels.tolist(),
+                "weights": None if weights is None else weights.tolist()})
         if weights is None:
             return None
         self.log.info(f"class weights ({self.config.train.class_weights}, from {source}): "
@@ -237,7 +278,7 @@ class Trainer:
 
     def checkpoint(self, step: int, path: Path) -> None:
         save_checkpoint(path, {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(), "step": step, "best_score": self.best,
             "config": self.config.to_dict(),
             "model_spec": model_spec(self.config, self.outputs, self.samples.in_channels),
@@ -248,7 +289,7 @@ class Trainer:
         if not self.scored:
             return {"score": float("nan"), "score_name": "none (no validation labels)", "unscored": True,
                     "confusion": {"miou": float("nan")}, "images": 0}
-        return evaluate_run(self.model, self.config, self.val, self.device, ids=self.val_ids)
+        return evaluate_run(self.net, self.config, self.val, self.device, ids=self.val_ids)
 
 
 def train(config: Config, resume: bool = False, progress: bool = True, stop_after: int | None = None) -> Path:
@@ -268,35 +309,40 @@ def train(config: Config, resume: bool = False, progress: bool = True, stop_afte
     stop_after : int, optional
         Stop after this many steps of this call without a final checkpoint (simulates a kill; tests).
     """
-    with run_lock(config.run_dir()):
+    with distributed.writer_only(run_lock(config.run_dir())):
         return _train(config, resume, progress, stop_after)
 
 
 def _train(config: Config, resume: bool, progress: bool, stop_after: int | None) -> Path:
     t = config.train
     tr = Trainer(config, resume)
-    run, log = tr.run, tr.log
-    new_csv = not run.scalars.is_file()
-    csv_file = run.scalars.open("a", newline="")
-    writer = csv.DictWriter(csv_file, SCALAR_FIELDS)
-    if new_csv:
-        writer.writeheader()
+    run, log, main = tr.run, tr.log, tr.ctx.main
+    part = (tr.ctx.rank, tr.ctx.world_size)
+    csv_file = writer = None
+    if main:
+        new_csv = not run.scalars.is_file()
+        csv_file = run.scalars.open("a", newline="")
+        writer = csv.DictWriter(csv_file, SCALAR_FIELDS)
+        if new_csv:
+            writer.writeheader()
     tr.model.train()
     t0 = time.time()
     bar = tqdm(range(tr.start, t.steps), initial=tr.start, total=t.steps, desc=config.name, unit="step",
-               disable=not progress)
+               disable=not progress or not main)
     running = []
     try:
         for step in bar:
             if stop_after is not None and step - tr.start >= stop_after:
                 return run.path
-            images, targets = batch_for_step(tr.samples, step, config)
+            images, targets = batch_for_step(tr.samples, step, config, part)
             lr = learning_rate(config, step)
             torch.manual_seed(t.seed * 1_000_003 + step)  # dropout of this step
             running.append(train_step(tr.model, tr.optimizer, tr.scaler, images.to(tr.device),
                                       targets.to(tr.device), lr, tr.amp_dtype, tr.use_amp, tr.weight, t.task,
-                                      t.crf_loss))
+                                      t.crf_loss, tr.ctx.world_size))
             done = step + 1
+            if not main:  # rank 0 evaluates and writes while the others go on to the next step's collectives
+                continue
             if done % t.log_every == 0 or done == t.steps:
                 mean = float(np.mean(running))
                 running = []
@@ -324,11 +370,14 @@ def _train(config: Config, resume: bool, progress: bool, stop_after: int | None)
                     tr.checkpoint(done, run.best)
     finally:
         bar.close()
-        csv_file.close()
-    final = tr.evaluate()
-    split = config.data.val_split
-    write_json(run.evaluation(split, "last"), final)
-    run.evaluation(split, "last", suffix=".md").write_text(
-        format_report(final, f"{config.name}: {split}, last checkpoint"))
-    log.info(f"done: {final['score_name']} {final['score']:.4f} (best {tr.best:.4f}) in {time.time() - t0:.0f} s")
+        if csv_file is not None:
+            csv_file.close()
+    if main:
+        final = tr.evaluate()
+        split = config.data.val_split
+        write_json(run.evaluation(split, "last"), final)
+        run.evaluation(split, "last", suffix=".md").write_text(
+            format_report(final, f"{config.name}: {split}, last checkpoint"))
+        log.info(f"done: {final['score_name']} {final['score']:.4f} (best {tr.best:.4f}) in {time.time() - t0:.0f} s")
+    distributed.barrier()  # every rank returns once rank 0 has written the run's results
     return run.path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import re
 from dataclasses import dataclass
 
@@ -112,6 +114,12 @@ class Dataset:
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
+
+    def subset(self, ids) -> "Dataset":
+        """The same dataset restricted to ``ids`` (a shallow copy: files are shared, nothing is reloaded)."""
+        sub = copy.copy(self)
+        sub.ids = list(ids)
+        return sub
 
     def load(self, sample_id: str) -> Sample:  # pragma: no cover - abstract
         raise NotImplementedError
