@@ -59,13 +59,17 @@ def _cmd_propagate(args) -> int:
         dataset = open_dataset(args.dataset, args.root, split=args.split, fold=args.fold, scribble_dir=args.scribbles,
                                limit=args.limit)
         check_outputs([args.out], [args.root] + ([args.scribbles] if args.scribbles else []))
+        if args.engine == "ray":
+            from .ray_engine import ray_module
+
+            ray_module()  # not installed: say so before the output folder is made
         record = {"dataset": args.dataset, "root": str(Path(args.root).resolve()), "split": args.split,
                   "fold": (args.fold or 1) if args.dataset == "acdc" else None,
                   "scribbles": str(Path(args.scribbles).resolve()) if args.scribbles else None,
                   "params": params.to_dict()}
         with run_lock(args.out):
             result = label_dataset(dataset, args.out, params, workers=args.workers, overwrite=args.overwrite,
-                                   record=record)
+                                   record=record, engine=args.engine, address=args.ray_address)
         print(f"wrote {len(dataset)} pseudo labels to {args.out}")
         if result.confusion is not None:
             print("pseudo-label IoU against ground truth:")
@@ -145,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", type=int, default=None, help="ACDC fold 1..5 (default 1)")
     p.add_argument("--out", type=Path, help="output folder for --dataset mode")
     p.add_argument("--workers", type=_positive, default=1, help="processes for --dataset mode")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="--dataset mode: a local process pool, or tasks on Ray (pip install 'scribblesup[distributed]')")
+    p.add_argument("--ray-address", help="--engine ray: the cluster to join (default: start a local Ray)")
     p.add_argument("--limit", type=_positive, help="only the first N samples of the split (a quick look)")
     p.add_argument("--overwrite", action="store_true", help="recompute outputs that exist (default: resume)")
     add_propagation_options(p)

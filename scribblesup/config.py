@@ -130,7 +130,9 @@ class PipelineConfig:
     finetune_steps: int | None = _f(None, min=1)  # steps of rounds 1..R when fine-tuning (default: train.steps)
     finetune_lr: float | None = _f(None, gt=0)  # their peak learning rate (default: train.lr)
     refine_pseudo: str | None = _f(None, choices=("densecrf", "mrf"))  # refine pseudo labels after each graph cut
-    workers: int = _f(2, min=1)  # processes for superpixels and graph cuts
+    workers: int = _f(2, min=1)  # processes for superpixels and graph cuts (engine ray without an address: its CPUs)
+    engine: str = _f("local", choices=("local", "ray"))  # label inference: a local process pool, or Ray tasks
+    ray_address: str | None = None  # engine ray: the cluster to join (e.g. HEAD:6379); null: start a local Ray
     cache_dir: str | None = None  # superpixel / region-graph cache (default: <output.root>/cache)
     # an edge network (HED, same width and input size) trained for this many steps on round 0's pseudo-label
     # boundaries; its edge maps join the pairwise term of rounds 1..R (propagation.edge_weight). null: none

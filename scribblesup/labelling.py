@@ -4,7 +4,8 @@
 Per image: superpixels and region graph (from the content-keyed cache when one is given), the ScribbleSup graph
 cut (with the network unary when a model is given), optional refinement, one palette PNG written atomically.
 Existing outputs are kept (resume) and still count in the score. Work runs in a pool of processes through
-:func:`parallel_map`, the single place where a distributed engine would plug in.
+:func:`parallel_map` (``engine="local"``), or as tasks on a Ray cluster (``engine="ray"``,
+:mod:`scribblesup.ray_engine`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import multiprocessing as mp
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +32,22 @@ from .superpixels import build_region_graph, load_region_graph, save_region_grap
 RECORD = "labelling.json"  # the settings an output folder was made with
 
 
-def parallel_map(fn, jobs, workers: int = 1, window: int | None = None):
+ENGINES = ("local", "ray")
+
+
+def parallel_map(fn, jobs, workers: int = 1, window: int | None = None, engine: str = "local",
+                 address: str | None = None):
     """``fn`` over ``jobs`` (any iterable, consumed lazily), results in order.
 
     With ``workers > 1``, in a pool of processes with at most ``window`` (default ``2 * workers``) jobs in flight:
     a job's inputs can be made in this process (e.g. a network's probabilities) while workers run earlier jobs.
+    ``engine="ray"``: as tasks on the Ray cluster at ``address`` (or a local one with ``workers`` CPUs).
     """
+    if engine == "ray":
+        from .ray_engine import ray_map
+
+        yield from ray_map(fn, jobs, workers, window, address)
+        return
     if workers <= 1:
         yield from map(fn, jobs)
         return
@@ -48,6 +60,35 @@ def parallel_map(fn, jobs, workers: int = 1, window: int | None = None):
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
+
+
+@dataclass
+class NetworkMaps:
+    """The networks a labelling round adds to the graph cut: a segmentation network's probabilities (the unary
+    ``-log P``) and an edge network's edge map, each at the input size it was trained at."""
+
+    model: Any = None
+    input_size: Any = None
+    edge_model: Any = None
+    edge_input_size: Any = None
+
+    def to(self, device=None) -> "NetworkMaps":
+        """The networks in eval mode (on ``device`` when one is given)."""
+        for m in (self.model, self.edge_model):
+            if m is not None:
+                (m if device is None else m.to(device)).eval()
+        return self
+
+    def __call__(self, image: np.ndarray):
+        """(probabilities or None, edges or None) of one image, float32."""
+        from .inference import predict_edges, predict_probabilities
+
+        probabilities = edges = None
+        if self.model is not None:
+            probabilities = predict_probabilities(self.model, image, self.input_size).astype(np.float32)
+        if self.edge_model is not None:
+            edges = predict_edges(self.edge_model, image, self.edge_input_size or self.input_size).astype(np.float32)
+        return probabilities, edges
 
 
 class RegionGraphCache:
@@ -83,12 +124,13 @@ class RegionGraphCache:
         save_region_graph(path, graph, key)
         return graph
 
-    def fill(self, dataset, workers: int = 1, progress: bool = True) -> "RegionGraphCache":
+    def fill(self, dataset, workers: int = 1, progress: bool = True, engine: str = "local",
+             address: str | None = None) -> "RegionGraphCache":
         """Compute the entries that are missing (stale ones are replaced when they are next used)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(self.folder, older_than=3600)  # the cache is shared: only files no writer still holds
         todo = [(self, dataset, i) for i in dataset.ids if not self.path(i).is_file()]
-        for _ in tqdm(parallel_map(_cache_one, todo, workers), total=len(todo), desc="superpixels + region graphs",
+        for _ in tqdm(parallel_map(_cache_one, todo, workers, engine=engine, address=address), total=len(todo), desc="superpixels + region graphs",
                       unit="img", disable=not progress or not todo):
             pass
         return self
@@ -155,6 +197,12 @@ def _label_one(job):
     return _scores(k, sample.label, labels)
 
 
+def _label_with_maps(job, maps):
+    """:func:`_label_one` with the network maps computed elsewhere (a Ray actor)."""
+    probabilities, edges = maps
+    return _label_one(job[:5] + (probabilities, job[6], edges))
+
+
 def _reload_one(job):
     dataset, sample_id, out_path, *_ = job
     return _scores(dataset.info.num_classes, dataset.load(sample_id).label, read_label_png(out_path))
@@ -186,7 +234,8 @@ def check_record(out_dir: Path, settings: dict, overwrite: bool) -> None:
 def label_dataset(dataset, out_dir, params: PropagationParams | None = None, *, cache: RegionGraphCache | None = None,
                   model=None, input_size=None, refine: str | None = None, workers: int = 1, overwrite: bool = False,
                   progress: bool = True, stop_after: int | None = None, record: dict | None = None,
-                  edge_model=None, edge_input_size=None) -> LabellingResult:
+                  edge_model=None, edge_input_size=None, engine: str = "local",
+                  address: str | None = None) -> LabellingResult:
     """Label every sample of a dataset by graph cut; one palette PNG ``<out_dir>/<id>.png`` per sample.
 
     Parameters
@@ -219,12 +268,19 @@ def label_dataset(dataset, out_dir, params: PropagationParams | None = None, *, 
     edge_model : torch.nn.Module, optional
         An edge network (e.g. HED) whose edge map weakens the pairwise term across likely edges
         (``params.edge_weight``), at ``edge_input_size``.
+    engine : {"local", "ray"}
+        A pool of ``workers`` processes here (the networks run in this process), or Ray tasks (the networks in
+        actors that hold them once) on the cluster at ``address`` (default: a local Ray with ``workers`` CPUs).
 
     Returns
     -------
     LabellingResult
     """
     t0 = time.perf_counter()
+    if engine == "ray":
+        from .ray_engine import ray_module
+
+        ray_module()  # not installed: say so before anything is written
     params = params or default_params(dataset.info.name)
     out_dir = Path(out_dir)
     if record is not None:
@@ -236,31 +292,29 @@ def label_dataset(dataset, out_dir, params: PropagationParams | None = None, *, 
     exists = [j[2].is_file() and not overwrite for j in jobs]
     done = [j for j, e in zip(jobs, exists) if e]
     todo = [j for j, e in zip(jobs, exists) if not e][:stop_after]
-    if model is not None or edge_model is not None:
-        from .inference import predict_edges, predict_probabilities
+    maps = NetworkMaps(model, input_size, edge_model, edge_input_size) if model or edge_model else None
+    n_workers = workers if len(todo) > 1 else 1
+    if engine == "ray":
+        from .ray_engine import ray_map
 
-        for m in (model, edge_model):
-            if m is not None:
-                m.eval()
+        fn = _label_one if maps is None else _label_with_maps
+        labelled = ray_map(fn, todo, workers, address=address, maps=maps, dataset=dataset)
+    elif maps is not None:
+        maps.to()
 
         def with_network_maps(batch):  # the networks run here, the graph cuts in the workers
             for job in batch:
-                image = dataset.load(job[1]).image
-                probabilities = edges = None
-                if model is not None:
-                    probabilities = predict_probabilities(model, image, input_size).astype(np.float32)
-                if edge_model is not None:
-                    edges = predict_edges(edge_model, image, edge_input_size or input_size).astype(np.float32)
+                probabilities, edges = maps(dataset.load(job[1]).image)
                 yield job[:5] + (probabilities, job[6], edges)
 
-        todo_iter = with_network_maps(todo)
+        labelled = parallel_map(_label_one, with_network_maps(todo), n_workers)
     else:
-        todo_iter = iter(todo)
+        labelled = parallel_map(_label_one, todo, n_workers)
     k = dataset.info.num_classes
     confusion, covered, pixels, scored = ConfusionMatrix(k), 0, 0, 0
     areas = np.zeros(k, np.int64)
     bar = tqdm(total=len(done) + len(todo), desc="label inference", unit="img", disable=not progress)
-    for part in (map(_reload_one, done), parallel_map(_label_one, todo_iter, workers if len(todo) > 1 else 1)):
+    for part in (map(_reload_one, done), labelled):
         for counts, cov, size, area in part:
             if counts is not None:
                 confusion.counts += counts

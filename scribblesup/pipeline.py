@@ -97,6 +97,10 @@ def run_pipeline(config: Config, resume: bool = False, progress: bool = True,
     Path or None
         The run folder (None when interrupted).
     """
+    if config.pipeline.engine == "ray":
+        from .ray_engine import ray_module
+
+        ray_module()  # not installed: say so before the run folder is made
     with distributed.writer_only(run_lock(config.run_dir())):
         return _run(config, resume, progress, interrupt)
 
@@ -148,7 +152,7 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
     log.info(f"{'resume' if resume else 'start'}: {config.name}, {len(dataset.ids)} training images, "
              f"{p.rounds} rounds after round 0{processes}, propagation {params.to_dict()}")
     t0 = time.perf_counter()
-    cache = region_graph_cache(config).fill(share, p.workers, progress and ctx.main)
+    cache = region_graph_cache(config).fill(share, p.workers, progress and ctx.main, p.engine, p.ray_address)
     distributed.barrier()
     log.info(f"region graphs ready in {cache.folder} ({time.perf_counter() - t0:.0f} s)")
     for k in range(p.rounds + 1):
@@ -161,7 +165,8 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
                     edge_model = edge_network(config, run, log, progress, device)
             stop = interrupt[2] if interrupt and interrupt[:2] == (k, "labels") else None
             label = dict(params=params, cache=cache, model=model, input_size=config.data.input_size,
-                         refine=p.refine_pseudo, workers=p.workers, edge_model=edge_model)
+                         refine=p.refine_pseudo, workers=p.workers, edge_model=edge_model, engine=p.engine,
+                         address=p.ray_address)
             t1 = time.perf_counter()
             if ctx.active:  # each rank its share; rank 0 then reads and scores them all below
                 done = label_dataset(share, rnd.pseudo, progress=False, stop_after=stop, **label).complete
