@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="output label PNG (palette)")
     p.add_argument("--overlay", type=Path, help="also write the labels blended over the image")
     p.add_argument("--num-classes", type=int, help="number of classes (default: the dataset's, or max scribble id + 1)")
-    p.add_argument("--dataset", choices=["acdc", "camvid", "voc", "folder"],
+    p.add_argument("--dataset", choices=["acdc", "camvid", "voc", "folder", "nifti"],
                    help="dataset: class count and palette; with --root, the whole dataset")
     p.add_argument("--root", type=Path, help="dataset folder (ACDC: ../shared/data/ACDC; CamVid: the SegNet CamVid folder)")
     p.add_argument("--split", default="train", help="train or val (default: train); VOC: any ImageSets list")
@@ -177,9 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--resume", action="store_true", help="continue a killed run where it stopped")
     u.set_defaults(func=_cmd_run)
 
-    e = sub.add_parser("evaluate", help="score a trained run on a split (IoU, mIoU, accuracy; ACDC: Dice, HD95)")
+    e = sub.add_parser("evaluate", help="score a trained run on a split (IoU, mIoU, accuracy; volumes: Dice, HD95)",
+                       description="Score a run on its own validation split, or on any dataset the project reads "
+                       "(--dataset/--root/--split): per-class IoU and mIoU; Dice and HD95 per 3D volume where volumes "
+                       "are known (ACDC, NIfTI; HD95 in mm where the voxel spacing is known).")
     e.add_argument("--run", type=Path, required=True, help="run folder")
     e.add_argument("--split", help="default: the config's validation split")
+    e.add_argument("--dataset", choices=["acdc", "camvid", "voc", "folder", "nifti"],
+                   help="another dataset to score on (default: the run's)")
+    e.add_argument("--root", type=Path, help="its folder (default: the run's data.root)")
+    e.add_argument("--fold", type=int, help="ACDC fold of --root (default: the run's)")
     e.add_argument("--checkpoint", choices=["best", "last"], default="best")
     e.add_argument("--limit", type=_positive, help="first N images only")
     e.add_argument("--refine", choices=["densecrf", "mrf"],
@@ -188,7 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("predict", help="predict label maps for images with a trained run")
     r.add_argument("--run", type=Path, required=True)
-    r.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
+    r.add_argument("inputs", nargs="+", type=Path,
+                   help="image files or folders; NIfTI volumes (.nii, .nii.gz) are predicted slice by slice and "
+                   "written back as NIfTI with the input's affine and header")
     r.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     r.add_argument("--checkpoint", choices=["best", "last"], default="best")
     r.add_argument("--probabilities", action="store_true", help="also write <name>_prob.npy (K, H, W) float16")
@@ -235,32 +244,48 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .datasets import open_split
+    from .datasets import open_dataset, open_split
     from .inference import evaluate_run, format_report
     from .runs import RunDir, load_run, write_json
 
     run = RunDir(args.run)
-    model, config, _ = load_run(run.path, args.checkpoint)
+    model, config, info = load_run(run.path, args.checkpoint)
     split = args.split or config.data.val_split
-    ds = open_split(config.data, split)
+    label = split
+    if args.dataset or args.root:  # another dataset: the run's adapter options only if it is the run's adapter
+        name = args.dataset or config.data.dataset
+        root = args.root or Path(config.data.root)
+        options = dict(config.data.options) if name == config.data.dataset else {}
+        ds = open_dataset(name, root, split=split, fold=args.fold or config.data.fold, options=options)
+        if ds.info.num_classes != info.num_classes:
+            raise ValueError(f"{root}: {ds.info.num_classes} classes ({', '.join(ds.info.class_names)}); the run "
+                             f"predicts {info.num_classes} ({', '.join(info.class_names)})")
+        label = f"{name}-{Path(root).resolve().name}-{split}"
+    else:
+        ds = open_split(config.data, split)
     ids = ds.ids[: args.limit] if args.limit else None
     try:
         result = evaluate_run(model, config, ds, ids=ids, progress=True, refine=args.refine)
     except ValueError as exc:
         raise ValueError(f"{run.path}: {exc}") from None
-    write_json(run.evaluation(split, args.checkpoint, args.refine), result)
+    write_json(run.evaluation(label, args.checkpoint, args.refine), result)
     refined = f", refined by {args.refine}" if args.refine else ""
-    report = format_report(result, f"{config.name}: {split}, {args.checkpoint} checkpoint{refined}")
-    run.evaluation(split, args.checkpoint, args.refine, suffix=".md").write_text(report)
+    report = format_report(result, f"{config.name}: {label}, {args.checkpoint} checkpoint{refined}")
+    run.evaluation(label, args.checkpoint, args.refine, suffix=".md").write_text(report)
     print(report)
-    print(f"wrote {run.evaluation(split, args.checkpoint, args.refine, suffix='.md')} and .json")
+    print(f"wrote {run.evaluation(label, args.checkpoint, args.refine, suffix='.md')} and .json")
     return 0
+
+
+def _is_nifti(path: Path) -> bool:
+    return path.name.lower().endswith((".nii", ".nii.gz"))
 
 
 def _cmd_predict(args) -> int:
     from tqdm import tqdm
 
     from .datasets.folder import IMAGE_SUFFIXES
+    from .datasets.nifti import case_of, normalise_volume, read_volume, write_prediction
     from .inference import predict_probabilities
     from .io import atomic_path, check_outputs, read_image, write_label_png
     from .runs import load_run
@@ -269,15 +294,29 @@ def _cmd_predict(args) -> int:
     files = []
     for p in args.inputs:
         if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
+            files += sorted(f for f in p.iterdir() if (f.suffix.lower() in IMAGE_SUFFIXES or _is_nifti(f))
+                            and not f.name.startswith("."))
         else:
             files.append(p)
     if not files:
         raise FileNotFoundError(f"{', '.join(map(str, args.inputs))}: no images")
-    outputs = [args.output / f"{path.stem}.png" for path in files]
-    probability_files = [args.output / f"{path.stem}_prob.npy" for path in files] if args.probabilities else []
+    # a volume's prediction is named as nnU-Net names it: the case, without the channel suffix _0000
+    outputs = [args.output / (f"{case_of(path).removesuffix('_0000')}.nii.gz" if _is_nifti(path) else f"{path.stem}.png")
+               for path in files]
+    probability_files = [args.output / f"{path.stem}_prob.npy" for path in files
+                         if not _is_nifti(path)] if args.probabilities else []
     check_outputs(outputs + probability_files, files)
+    options = config.data.options if config.data.dataset == "nifti" else {}
+    axis = options.get("axis", 2)
     for path, out in tqdm(list(zip(files, outputs)), desc="predict", unit="img"):
+        if _is_nifti(path):  # a volume: normalised as in training, sliced, predicted, stacked back
+            data, reference = read_volume(path)
+            volume = np.moveaxis(normalise_volume(data, options.get("normalise", "percentile"),
+                                                  options.get("window")), axis, 0)
+            labels = np.stack([predict_probabilities(model, v[:, :, None], config.data.input_size).argmax(0)
+                               for v in volume]).astype(np.uint8)
+            write_prediction(out, labels, reference, axis)
+            continue
         image = read_image(path)
         probs = predict_probabilities(model, image, config.data.input_size)
         write_label_png(out, probs.argmax(0).astype(np.uint8), info.palette)

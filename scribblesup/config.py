@@ -45,17 +45,23 @@ def _f(default, **rules):
 
 @dataclass
 class DataConfig:
-    dataset: str = _f("acdc", choices=("acdc", "camvid", "voc", "folder"))
+    dataset: str = _f("acdc", choices=("acdc", "camvid", "voc", "folder", "nifti"))
     root: str = "../shared/data/ACDC"
     fold: int = _f(1, min=1, max=5)  # ACDC only
     train_split: str = "train"
     val_split: str = "val"
+    val_root: str | None = None  # the validation split's dataset folder, when it is not data.root
     supervision: str = _f("full", choices=SUPERVISIONS)  # full | scribble (partial cross-entropy) | pseudo
     pseudo_dir: str | None = None  # folder of <id>.png pseudo labels, for supervision: pseudo
     scribble_dir: str | None = None  # scribble PNGs instead of the adapter's own (training split)
     input_size: list[int] = _f([128, 128], length=2, min=8)  # (H, W) the network sees
     limit: int | None = _f(None, min=1)  # first N training samples (quick runs, tests)
     val_limit: int | None = _f(None, min=1)
+    # the adapter's own options; nifti: fold (0-based, nnU-Net's), axis, normalise (percentile | zscore | window),
+    # window ([lo, hi], CT): scribblesup.datasets.nifti
+    options: dict = _f({})
+    # propagation defaults of a kind of data for a folder / NIfTI dataset: mri (ACDC's) or street (CamVid's)
+    preset: str | None = _f(None, choices=("mri", "street"))
 
 
 @dataclass
@@ -196,7 +202,15 @@ class Config:
         from .propagation import default_params
 
         overrides = {k: v for k, v in asdict(self.propagation).items() if v is not None}
-        return default_params(self.data.dataset, **overrides)
+        return default_params(self.data.dataset, self.data.preset, **overrides)
+
+    def propagation_source(self) -> str:
+        """Where the propagation parameters in force come from (the run logs say it)."""
+        from .propagation import params_source
+
+        keys = sorted(k for k, v in asdict(self.propagation).items() if v is not None)
+        return params_source(self.data.dataset, self.data.preset) + (
+            f", with propagation.{', propagation.'.join(keys)} from the config" if keys else "")
 
 
 def _build(cls, data, path: str, source: str):

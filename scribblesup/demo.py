@@ -70,7 +70,9 @@ def _train_on_pseudo_labels(out: Path, steps: int, lines: list) -> float:
     from .train import train
 
     config = load_config(None, [
+        # three images: trained and scored on the same ones (a demo of the workflow, not a measurement)
         "name=acdc_unet_pseudo", f"output.root={out / 'runs'}", "data.dataset=folder", f"data.root={DEMO_DATA / 'acdc'}",
+        "data.train_split=all", "data.val_split=all",
         "data.supervision=pseudo", f"data.pseudo_dir={out / 'acdc' / 'pseudo_labels'}", "data.input_size=[128,128]",
         "model.width=0.125", f"train.steps={steps}", "train.batch_size=4", f"train.eval_every={steps}",
         f"train.checkpoint_every={steps}", "train.log_every=10", "train.lr=0.003", "augment.rotate=15",

@@ -103,8 +103,9 @@ def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: 
     dataset's measured settings (:func:`scribblesup.crf.refinement_options`).
 
     Returns the dataset-level confusion summary (per-class IoU, mIoU, pixel and
-    mean accuracy) and, for datasets with 3D volumes (ACDC), Dice and HD95 per
-    volume rebuilt from its slices, averaged over the foreground classes.
+    mean accuracy) and, for datasets with 3D volumes (ACDC, NIfTI), Dice and HD95 per
+    volume rebuilt from its slices, averaged over the foreground classes; HD95 in
+    millimetres where the voxel spacing is known (NIfTI), else in pixels (``hd95_unit``).
     ``score`` is the mean Dice where volumes exist, else the mIoU.
     """
     from tqdm import tqdm
@@ -138,7 +139,8 @@ def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: 
                 continue  # a partial volume (limited evaluation) is not scored
             pred = np.stack([predictions[i][0] for i in slice_ids])
             gt = np.stack([predictions[i][1] for i in slice_ids])
-            per_volume[vid] = volume_scores(pred, gt, foreground)
+            spacing = dataset.spacing(vid) if hasattr(dataset, "spacing") else None
+            per_volume[vid] = volume_scores(pred, gt, foreground, spacing)
         if per_volume:
             names = dataset.info.class_names
             dice = {names[c]: float(np.mean([v[c][0] for v in per_volume.values()])) for c in foreground}
@@ -149,6 +151,7 @@ def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: 
                             for vid, v in per_volume.items()},
                 volumes=len(per_volume), dice=dice, hd95=hd, mean_dice=float(np.mean(list(dice.values()))),
                 mean_hd95=_nanmean(list(hd.values())), hd95_undefined=undefined,
+                hd95_unit="mm" if hasattr(dataset, "spacing") else "px",
                 score=float(np.mean(list(dice.values()))), score_name="mean Dice",
             )
     return result
@@ -181,7 +184,9 @@ def format_report(result: dict, title: str) -> str:
                 f"| {b['ods']:.4f} | {b['ods_precision']:.4f} | {b['ods_recall']:.4f} | {b['ods_threshold']:.2f} | "
                 f"{b['ois']:.4f} |\n")
     c = result["confusion"]
-    lines = [f"# {title}", "", f"{result['images']} images", "", "| class | IoU |" + (" Dice | HD95 (px) |" if "dice" in result else ""),
+    unit = result.get("hd95_unit", "px")
+    lines = [f"# {title}", "", f"{result['images']} images", "",
+             "| class | IoU |" + (f" Dice | HD95 ({unit}) |" if "dice" in result else ""),
              "|---|---|" + ("---|---|" if "dice" in result else "")]
     for name, iou in c["per_class_iou"].items():
         row = f"| {name} | {'-' if iou is None else f'{iou:.4f}'} |"
@@ -190,7 +195,7 @@ def format_report(result: dict, title: str) -> str:
         lines.append(row)
     lines += ["", f"- mIoU {c['miou']:.4f}, pixel accuracy {c['pixel_accuracy']:.4f}, mean accuracy {c['mean_accuracy']:.4f}"]
     if "dice" in result:
-        lines.append(f"- mean Dice {result['mean_dice']:.4f}, mean HD95 {result['mean_hd95']:.2f} px over "
+        lines.append(f"- mean Dice {result['mean_dice']:.4f}, mean HD95 {result['mean_hd95']:.2f} {unit} over "
                      f"{result['volumes']} volumes (per 3D volume, foreground classes; "
                      f"{result['hd95_undefined']} class-volume HD95 undefined: one of prediction or truth empty)")
     return "\n".join(lines) + "\n"

@@ -135,6 +135,9 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
     device = pick_device(config.train.device)
     # under torchrun: every rank trains (data-parallel) and labels its share of the images; rank 0 writes the rest
     ctx, device = distributed.setup(device)
+    # the splits open before anything is written (a missing split is an error at start)
+    dataset = open_split(config.data, config.data.train_split, limit=config.data.limit)
+    open_split(config.data, config.data.val_split)
     error = log = None
     if ctx.main:
         try:
@@ -145,12 +148,12 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
         log = distributed.quiet_logger(ctx)
     distributed.agree(error)
     params = config.propagation_params()
-    dataset = open_split(config.data, config.data.train_split, limit=config.data.limit)
     share = dataset.subset(ctx.shard(dataset.ids)) if ctx.active else dataset
     val_split = config.data.val_split
     processes = f", {ctx.world_size} processes" if ctx.active else ""
     log.info(f"{'resume' if resume else 'start'}: {config.name}, {len(dataset.ids)} training images, "
-             f"{p.rounds} rounds after round 0{processes}, propagation {params.to_dict()}")
+             f"{p.rounds} rounds after round 0{processes}, propagation {params.to_dict()} "
+             f"({config.propagation_source()})")
     t0 = time.perf_counter()
     cache = region_graph_cache(config).fill(share, p.workers, progress and ctx.main, p.engine, p.ray_address)
     distributed.barrier()

@@ -87,9 +87,31 @@ DATASET_DEFAULTS = {
 }
 
 
-def default_params(dataset: str | None = None, **overrides) -> PropagationParams:
-    """Propagation parameters measured for ``dataset`` (generic ones for others), with overrides."""
-    return PropagationParams(**{**DATASET_DEFAULTS.get(dataset, {}), **overrides})
+# presets a folder or NIfTI dataset can declare (``data.preset``): the settings measured on the dataset of that kind
+PRESETS = {"mri": DATASET_DEFAULTS["acdc"], "street": DATASET_DEFAULTS["camvid"]}
+
+
+def params_source(dataset: str | None, preset: str | None = None) -> str:
+    """Where a run's propagation defaults come from, in words (the logs say it).
+
+    Examples
+    --------
+    >>> params_source("folder", "mri")
+    'preset mri (measured on ACDC)'
+    >>> params_source("nifti")
+    'generic defaults (no preset for nifti: set data.preset or tune them, docs/datasets.md)'
+    """
+    if preset:
+        return f"preset {preset} (measured on {dict(mri='ACDC', street='CamVid')[preset]})"
+    if dataset in DATASET_DEFAULTS:
+        return f"{dataset}'s measured defaults"
+    return f"generic defaults (no preset for {dataset}: set data.preset or tune them, docs/datasets.md)"
+
+
+def default_params(dataset: str | None = None, preset: str | None = None, **overrides) -> PropagationParams:
+    """Propagation parameters measured for ``dataset`` or ``preset`` (generic ones for others), with overrides."""
+    base = PRESETS[preset] if preset else DATASET_DEFAULTS.get(dataset, {})
+    return PropagationParams(**{**base, **overrides})
 
 
 @dataclass

@@ -205,6 +205,9 @@ class Trainer:
         self.ctx, self.device = distributed.setup(pick_device(t.device))
         if self.ctx.active and t.batch_size % self.ctx.world_size:
             raise ValueError(f"train.batch_size {t.batch_size} does not split over {self.ctx.world_size} processes")
+        # both splits open before anything is written: a missing split is an error at start
+        open_split(config.data, config.data.train_split, limit=config.data.limit)
+        self.val = open_split(config.data, config.data.val_split)
         error = None
         if self.ctx.main:  # rank 0 alone writes the run folder
             try:
@@ -215,7 +218,6 @@ class Trainer:
             self.log = distributed.quiet_logger(self.ctx)
         distributed.agree(error)
         self.samples = TrainingSamples(config)
-        self.val = open_split(config.data, config.data.val_split)
         # a limited validation scores whole volumes only (evaluate_model skips partial ones)
         self.val_ids = self.val.ids[: config.data.val_limit] if config.data.val_limit else None
         self.scored = any(self.val.load(i).label is not None for i in (self.val_ids or self.val.ids)[:3])

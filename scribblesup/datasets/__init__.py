@@ -1,12 +1,15 @@
 """Dataset adapters: one small class per layout, each with class names and palette."""
 
+import inspect
+
 from .acdc import ACDC_INFO, ACDCSlices
 from .base import Dataset, DatasetInfo, Sample, check_sample_id
 from .camvid import CAMVID_INFO, CamVid
 from .folder import FolderDataset, read_classes_file
+from .nifti import NiftiVolumes
 from .voc import VOC_INFO, VOCScribble
 
-DATASETS = {"acdc": ACDCSlices, "camvid": CamVid, "voc": VOCScribble, "folder": FolderDataset}
+DATASETS = {"acdc": ACDCSlices, "camvid": CamVid, "voc": VOCScribble, "folder": FolderDataset, "nifti": NiftiVolumes}
 
 
 # the adapters that take a scribble folder other than their own
@@ -14,8 +17,8 @@ SCRIBBLE_DIR_DATASETS = ("acdc", "camvid", "voc")
 
 
 def open_dataset(name: str, root, split: str = "train", fold: int | None = None, scribble_dir=None,
-                 limit: int | None = None) -> Dataset:
-    """Open a dataset by name (``acdc``, ``camvid``, ``voc``, ``folder``).
+                 limit: int | None = None, options: dict | None = None) -> Dataset:
+    """Open a dataset by name (``acdc``, ``camvid``, ``voc``, ``folder``, ``nifti``).
 
     Parameters
     ----------
@@ -28,12 +31,14 @@ def open_dataset(name: str, root, split: str = "train", fold: int | None = None,
         Scribble PNGs ``<id>.png`` instead of the adapter's own (ACDC, CamVid, VOC; a folder dataset holds its own).
     limit : int, optional
         Keep the first ``limit`` samples.
+    options : dict, optional
+        The adapter's own options (``nifti``: ``fold``, ``axis``, ``normalise``, ``window``).
     """
     try:
         cls = DATASETS[name]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}") from None
-    options = {}
+    extra, options = dict(options or {}), {}
     if cls is ACDCSlices and fold is not None:
         options["fold"] = fold
     if scribble_dir is not None:
@@ -41,6 +46,12 @@ def open_dataset(name: str, root, split: str = "train", fold: int | None = None,
             raise ValueError(f"a {name} dataset holds its own scribbles; a scribble folder applies to "
                              f"{', '.join(SCRIBBLE_DIR_DATASETS)}")
         options["scribble_dir"] = scribble_dir
+    accepted = set(inspect.signature(cls).parameters) - {"root", "split", "fold", "scribble_dir"}
+    for key, value in extra.items():
+        if key not in accepted:
+            raise ValueError(f"data.options: a {name} dataset takes no option {key!r}"
+                             f" (it takes: {', '.join(sorted(accepted)) or 'none'})")
+        options[key] = value
     dataset = cls(root, split=split, **options)
     if limit is not None:
         if limit < 1:
@@ -53,9 +64,11 @@ def open_dataset(name: str, root, split: str = "train", fold: int | None = None,
 
 def open_split(data, split: str, limit: int | None = None) -> Dataset:
     """The split ``split`` of the dataset a config's ``data`` section names (the scribble folder applies to its
-    training split only)."""
+    training split only; the validation split comes from ``data.val_root`` when one is given)."""
     scribble_dir = data.scribble_dir if split == data.train_split and data.dataset in SCRIBBLE_DIR_DATASETS else None
-    return open_dataset(data.dataset, data.root, split=split, fold=data.fold, scribble_dir=scribble_dir, limit=limit)
+    root = data.val_root if data.val_root and split == data.val_split else data.root
+    return open_dataset(data.dataset, root, split=split, fold=data.fold, scribble_dir=scribble_dir, limit=limit,
+                        options=data.options)
 
 
-__all__ = ["ACDCSlices", "CamVid", "VOCScribble", "VOC_INFO", "FolderDataset", "read_classes_file", "Dataset", "DatasetInfo", "Sample", "ACDC_INFO", "CAMVID_INFO", "DATASETS", "open_dataset", "open_split", "check_sample_id"]
+__all__ = ["ACDCSlices", "CamVid", "VOCScribble", "VOC_INFO", "FolderDataset", "read_classes_file", "Dataset", "DatasetInfo", "Sample", "ACDC_INFO", "CAMVID_INFO", "DATASETS", "NiftiVolumes", "open_dataset", "open_split", "check_sample_id"]

@@ -39,8 +39,11 @@ class FolderDataset(Dataset):
         root/images/<id>.png|jpg   the images
         root/scribbles/<id>.png    class ids, 255 = unlabelled
         root/labels/<id>.png       optional ground truth, 255 = void
+        root/<split>.txt           optional: the ids of a split, one a line (e.g. train.txt, val.txt)
 
-    A folder is one split: ``split`` is accepted for a uniform interface and ignored.
+    Splits: ``all`` is every image; any other name is ``<split>.txt``, except that ``train`` without a
+    ``train.txt`` is every image. A ``val`` (or other) split with no list is an error, so a run never validates on
+    its own training images by accident (``data.val_root`` names a separate validation folder).
     """
 
     def __init__(self, root, split: str = "all"):
@@ -54,8 +57,18 @@ class FolderDataset(Dataset):
                       if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")}
         if not self.paths:
             raise FileNotFoundError(f"{images}: no images")
+        listing = root / f"{split}.txt"
+        if split != "all" and listing.is_file():
+            ids = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+            missing = [i for i in ids if i not in self.paths]
+            if missing:
+                raise ValueError(f"{listing}: ids with no image in {images}: {', '.join(missing[:5])}")
+            self.paths = {i: self.paths[i] for i in ids}
+        elif split not in ("all", "train"):
+            raise ValueError(f"{root}: no {split!r} split: add {split}.txt (one image id a line), use "
+                             f"split 'all', or give a separate validation folder (data.val_root)")
         self.ids = list(self.paths)
-        self.root = root
+        self.root, self.split = root, split
 
     def load(self, sample_id: str) -> Sample:
         image = read_image(self.paths[sample_id])
