@@ -226,3 +226,20 @@ def test_scribble_only_training_run_evaluate_and_predict(nnunet, tmp_path, capsy
     assert main(["evaluate", "--run", str(run / "round1"), "--checkpoint", "last", "--root", str(nnunet),
                  "--split", "test"]) == 0
     assert (run / "round1" / f"eval_nifti-{nnunet.name}-test_last.json").is_file()
+
+
+def test_the_documented_config_for_your_own_data_loads(nnunet, tmp_path):
+    from pathlib import Path
+
+    from scribblesup.config import load_config
+    from scribblesup.datasets import open_split
+
+    repo = Path(__file__).resolve().parents[1]
+    block = (repo / "docs" / "datasets.md").read_text().split("```yaml\n")[1].split("```")[0]
+    block = block.replace("experiments/configs/", f"{repo}/experiments/configs/")
+    block = block.replace("/data/Dataset001_Heart", str(nnunet))
+    (tmp_path / "my.yaml").write_text(block)
+    config = load_config(tmp_path / "my.yaml")
+    assert config.data.dataset == "nifti" and config.data.preset == "mri" and config.pipeline.rounds == 3
+    assert config.propagation_params().delta_color == 0.3  # ACDC's measured setting
+    assert len(open_split(config.data, config.data.val_split).ids) == 2 * SHAPE[2]
