@@ -24,7 +24,6 @@ A second, finer grid (the first one's best settings were at its edge):
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import time
@@ -33,36 +32,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from common import RESULTS, every_nth, write_table  # noqa: E402
 from scribblesup.datasets import open_dataset  # noqa: E402
-from scribblesup.labelling import parallel_map  # noqa: E402
-from scribblesup.metrics import ConfusionMatrix
-from scribblesup.propagation import PropagationParams, propagate_scribbles
-from scribblesup.superpixels import build_region_graph, compute_superpixels
+from scribblesup.tuning import BOUNDARY, tune_propagation  # noqa: E402
 
+# the grid of the committed tables (`scribblesup tune-propagation` searches scribblesup.tuning's by default)
 SUPERPIXELS = ["slic:300", "slic:600", "slic:1200", "felzenszwalb:100", "felzenszwalb:300"]
 DELTAS = [0.1, 0.3, 1.0, 3.0]
-BOUNDARY = [True, False]
-
-
-def parse_superpixels(spec: str):
-    """``method:size[:compactness]`` -> (method, size, compactness or None)."""
-    parts = spec.split(":")
-    return parts[0], float(parts[1]), float(parts[2]) if len(parts) > 2 else None
-
-
-def _score_image(args):
-    dataset, sample_id, superpixels, deltas = args
-    s = dataset.load(sample_id)
-    k = dataset.info.num_classes
-    out = {}
-    for spec in superpixels:
-        method, size, compactness = parse_superpixels(spec)
-        sp = compute_superpixels(s.image, method=method, n_segments=int(size), compactness=compactness, scale=size)
-        graph = build_region_graph(s.image, sp)
-        for dc, dt, bl in itertools.product(deltas, deltas, BOUNDARY):
-            params = PropagationParams(superpixel_method=method, delta_color=dc, delta_texture=dt, use_boundary_length=bl)
-            labels = propagate_scribbles(s.image, s.scribble, k, params, graph=graph).labels
-            out[(spec, dc, dt, bl)] = ConfusionMatrix(k).update(s.label, labels).counts
-    return out
 
 
 def main():
@@ -78,16 +52,7 @@ def main():
     ds = every_nth(open_dataset(args.dataset, args.root, split="train", fold=1), args.every)
     ids = ds.ids
     t0 = time.time()
-    totals = {}
-    for res in parallel_map(_score_image, [(ds, i, args.superpixels, args.deltas) for i in ids], args.workers):
-        for key, counts in res.items():
-            totals[key] = totals.get(key, 0) + counts
-    rows = []
-    for key, counts in totals.items():
-        cm = ConfusionMatrix(ds.info.num_classes)
-        cm.counts = counts
-        rows.append((cm.miou, key))
-    rows.sort(reverse=True)
+    rows = [(r.miou, r.setting) for r in tune_propagation(ds, args.superpixels, args.deltas, BOUNDARY, args.workers)]
     best_per_sp = {}
     for miou, key in rows:
         best_per_sp.setdefault(key[0], (miou, key))

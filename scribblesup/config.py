@@ -2,8 +2,8 @@
 
 A config file has the sections ``data``, ``model``, ``augment``, ``train``, ``propagation``, ``pipeline`` and
 ``output`` (any may be left out: the defaults below fill it) and an optional ``name``. A ``base:`` key names
-another config file (relative to this one) whose values this file overrides, section by section, as
-mmsegmentation's ``_base_`` does. ``key.sub=value`` overrides (``--set``) apply last.
+another config file (relative to this one), or a list of them (later ones win), whose values this file overrides,
+section by section, as mmsegmentation's ``_base_`` does. ``key.sub=value`` overrides (``--set``) apply last.
 
 Every value is checked when the config is loaded, before anything is written: unknown keys, wrong types and
 out-of-range values are errors that name the file (or the ``--set`` text) and the key.
@@ -280,9 +280,13 @@ def read_config_file(path, _seen=()) -> dict:
     base = data.pop("base", None)
     if base is None:
         return data
-    if not isinstance(base, str):
-        raise ValueError(f"{path}: base: must be the path of another config file")
-    return _merge(read_config_file(path.parent / base, _seen + (path.resolve(),)), data)
+    bases = [base] if isinstance(base, str) else base
+    if not isinstance(bases, list) or not bases or not all(isinstance(b, str) for b in bases):
+        raise ValueError(f"{path}: base: must be the path of another config file, or a list of them")
+    merged = {}
+    for b in bases:  # later files override earlier ones, this file overrides them all
+        merged = _merge(merged, read_config_file(path.parent / b, _seen + (path.resolve(),)))
+    return _merge(merged, data)
 
 
 def load_config(path=None, overrides=()) -> Config:

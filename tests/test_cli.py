@@ -116,3 +116,36 @@ def test_demo_runs(tmp_path):
     assert acdc > 0.6
     assert len(list((tmp_path / "demo" / "acdc" / "predictions").glob("*.png"))) == 3
     assert "acdc network: UNet" in r.stdout
+
+
+def test_tune_propagation_writes_a_snippet_that_configs_include(tmp_path, capsys):
+    """On the demo's labelled images: the best grid point becomes a config snippet; a config takes it with
+    `base: [recipe, snippet]` and its values are the ones in force."""
+    import yaml
+
+    from scribblesup.config import load_config
+    from scribblesup.demo import DEMO_DATA
+
+    out = tmp_path / "tuned.yaml"
+    assert main(["tune-propagation", "--dataset", "folder", "--root", str(DEMO_DATA / "acdc"), "--split", "all",
+                 "--labelled", "2", "--superpixels", "slic:300", "felzenszwalb:100", "--deltas", "0.3", "3",
+                 "--workers", "1", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    best = float(printed.split("mIoU ")[1].split()[0])
+    assert 0.5 < best <= 1 and f"round-0 pseudo-label mIoU {best:.4f} on 2 labelled images" in out.read_text()
+    snippet = yaml.safe_load(out.read_text())["propagation"]
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("propagation:\n  delta_color: 100.0\n  network_weight: 0.5\n")
+    (tmp_path / "my.yaml").write_text("base: [recipe.yaml, tuned.yaml]\nname: mine\n")
+    p = load_config(tmp_path / "my.yaml").propagation_params()
+    assert p.delta_color == snippet["delta_color"] != 100.0  # the later base wins
+    assert p.network_weight == 0.5 and p.superpixel_method == snippet["superpixel_method"]
+    # a split without dense labels cannot be tuned on: said, not a traceback
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(DEMO_DATA / "acdc", bare)
+    shutil.rmtree(bare / "labels")
+    assert main(["tune-propagation", "--dataset", "folder", "--root", str(bare), "--split", "all",
+                 "-o", str(tmp_path / "t2.yaml")]) == 2
+    assert "has dense labels" in capsys.readouterr().err and not (tmp_path / "t2.yaml").exists()
