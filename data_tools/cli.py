@@ -15,7 +15,7 @@ from scribblesup.datasets import DATASETS, open_dataset
 from scribblesup.datasets.base import sample_problems
 from scribblesup.io import check_outputs, read_label_png, write_label_png
 from scribblesup.datasets.voc import read_scribble_xml
-from scribblesup.scribbles import sample_seed, shrink_scribbles, synthesize_scribbles
+from scribblesup.scribbles import curve_scribbles, sample_seed, shrink_scribbles, synthesize_scribbles
 
 PNG = "*.png"
 
@@ -46,9 +46,12 @@ def cmd_synthesize(args) -> int:
         label = read_label_png(path)
         if args.void is not None:
             label = np.where(label == args.void, UNLABELLED, label).astype(np.uint8)
-        scribble = synthesize_scribbles(label, seed=sample_seed(args.seed, path.stem),
-                                        region_fraction=args.region_fraction, margin=args.margin, prune=args.prune,
-                                        min_area=args.min_area, width=args.width)
+        if args.protocol == "curve":
+            scribble = curve_scribbles(label, seed=sample_seed(args.seed, path.stem))
+        else:
+            scribble = synthesize_scribbles(label, seed=sample_seed(args.seed, path.stem),
+                                            region_fraction=args.region_fraction, margin=args.margin,
+                                            prune=args.prune, min_area=args.min_area, width=args.width)
         write_label_png(out, scribble)
         done += 1
     print(f"wrote {done} scribble maps to {args.out} ({len(files) - done} already there)")
@@ -150,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--void", type=int, default=None, help="label value to treat as void (e.g. 11 for CamVid)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--protocol", choices=["medial_axis", "curve"], default="medial_axis",
+                   help="medial_axis: the earlier protocol (the options below); curve: strokes calibrated on the "
+                   "real ACDC scribbles (experiments/results/stroke_realism_acdc.md)")
     p.add_argument("--region-fraction", type=float, default=1.0)
     p.add_argument("--margin", type=float, default=0.06)
     p.add_argument("--prune", type=float, default=0.1)

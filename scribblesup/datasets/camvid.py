@@ -8,7 +8,7 @@ import numpy as np
 
 from ..conventions import UNLABELLED
 from ..io import read_image, read_label_png
-from ..scribbles import sample_seed, synthesize_scribbles
+from ..scribbles import SCRIBBLE_PROTOCOLS, sample_seed, synthesize
 from .base import Dataset, DatasetInfo, Sample, check_sample_id, check_shapes
 
 CAMVID_INFO = DatasetInfo(
@@ -41,13 +41,22 @@ class CamVid(Dataset):
         from the labels by :func:`scribblesup.scribbles.synthesize_scribbles`.
     scribble_seed : int
         Seed of the synthesis (each image gets its own seed derived from it).
+    scribble_protocol : {"medial_axis", "curve"}
+        How scribbles are synthesised (:func:`scribblesup.scribbles.synthesize`): ``medial_axis``, the protocol of
+        the committed CamVid tables, or ``curve``, calibrated on the real ACDC scribbles
+        (``data.options: {scribble_protocol: curve}``).
 
     Void (11) becomes 255.
     """
 
     info = CAMVID_INFO
 
-    def __init__(self, root, split: str = "train", scribble_dir=None, scribble_seed: int = 0):
+    def __init__(self, root, split: str = "train", scribble_dir=None, scribble_seed: int = 0,
+                 scribble_protocol: str = "medial_axis"):
+        if scribble_protocol not in SCRIBBLE_PROTOCOLS:
+            raise ValueError(f"scribble_protocol must be one of {', '.join(SCRIBBLE_PROTOCOLS)}, "
+                             f"got {scribble_protocol!r}")
+        self.scribble_protocol = scribble_protocol
         root = Path(root)
         self.image_dir, self.label_dir = root / split, root / f"{split}annot"
         listing = root / f"{split}.txt"
@@ -84,7 +93,7 @@ class CamVid(Dataset):
         if self.scribble_dir is not None:
             scribble = read_label_png(self.scribble_dir / f"{sample_id}.png")
         elif label is not None:
-            scribble = synthesize_scribbles(label, seed=sample_seed(self.scribble_seed, sample_id))
+            scribble = synthesize(label, sample_seed(self.scribble_seed, sample_id), self.scribble_protocol)
         else:
             raise FileNotFoundError(f"{label_path}: no label to synthesise scribbles from, and no scribble_dir given")
         check_shapes(image, {label_path: label})
