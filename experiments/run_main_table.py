@@ -13,6 +13,10 @@ Over seeds, with more recipes (each ``<recipe>_<data>_<schedule>.yaml``, its fin
 
     python experiments/run_main_table.py --dataset acdc --schedule cpu --seeds 0 1 2 --recipes <recipe> --no-refine
 
+CamVid with the scribbles of the curve protocol (the pCE and ScribbleSup rows; full supervision is shared):
+
+    python experiments/run_main_table.py --dataset camvid --schedule cpu --scribbles curve
+
 Writes experiments/results/main_<data>_<schedule>.md and .csv (seed 0 alone), or main_<data>_<schedule>_seeds.md
 (mean +- std and the per-seed values) and _seeds_runs.csv (one row per run), and figures
 experiments/results/figures/rounds_<data>_<schedule>.png and qualitative_<data>_<schedule>.png.
@@ -68,20 +72,23 @@ def qualitative(ss_dir, final_dir, config, out, n: int = 3):
 
 def seed_rows(args, seed: int) -> tuple[list[dict], dict]:
     """Every row of the table for one seed (the no-pairwise ablation and the figures: seed 0 only)."""
+    # synthesised scribbles of another protocol: the scribble-supervised runs get it (and their own names)
+    weak = [f"data.options.scribble_protocol={args.scribbles}"] if args.scribbles else []
+    suffix = f"_{args.scribbles}" if args.scribbles else ""
     full_config = seeded(config_path("unet_full", args.dataset, args.schedule), seed)
-    pce_config = seeded(config_path("unet_pce", args.dataset, args.schedule), seed)
+    pce_config = seeded(config_path("unet_pce", args.dataset, args.schedule), seed, weak, suffix)
     full_dir, pce_dir = trained(full_config), trained(pce_config)
     ss_path = config_path("scribblesup", args.dataset, args.schedule)
-    ss_config = seeded(ss_path, seed)
+    ss_config = seeded(ss_path, seed, weak, suffix)
     runs = {"ScribbleSup": (piped(ss_config), ss_config)}
     if seed == 0:
         np_rounds = (args.nopairwise_rounds if args.nopairwise_rounds is not None
                      else (0 if args.schedule == "cpu" else ss_config.pipeline.rounds))
-        np_config = load_config(ss_path, [f"name={ss_config.name}_nopairwise", "propagation.pairwise_weight=0",
+        np_config = load_config(ss_path, [*weak, f"name={ss_config.name}_nopairwise", "propagation.pairwise_weight=0",
                                           f"pipeline.rounds={np_rounds}"])
         runs["ScribbleSup without pairwise"] = (piped(np_config), np_config)
     for recipe in args.recipes:
-        config = seeded(config_path(recipe, args.dataset, args.schedule), seed)
+        config = seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix)
         runs[recipe] = (piped(config), config)
     full = evaluation(full_dir)
     rows = []
@@ -123,8 +130,11 @@ def main():
     ap.add_argument("--nopairwise-rounds", type=int, help="rounds of the no-pairwise variant (default: cpu 0, else all)")
     ap.add_argument("--no-refine", dest="refine", action="store_false", help="skip the DenseCRF / MRF columns")
     ap.add_argument("--skip-figures", action="store_true")
+    ap.add_argument("--scribbles", choices=["medial_axis", "curve"],
+                    help="CamVid: the scribble synthesis protocol of the scribble-supervised rows (runs and tables "
+                         "named with it; default: the configs', medial_axis)")
     args = ap.parse_args()
-    t = tag(args.dataset, args.schedule)
+    t = tag(args.dataset, args.schedule) + (f"_{args.scribbles}" if args.scribbles else "")
     per_seed = {seed: seed_rows(args, seed) for seed in args.seeds}
     rows, ctx = per_seed[args.seeds[0]]
     full = ctx["full"]

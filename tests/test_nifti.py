@@ -243,3 +243,23 @@ def test_the_documented_config_for_your_own_data_loads(nnunet, tmp_path):
     assert config.data.dataset == "nifti" and config.data.preset == "mri" and config.pipeline.rounds == 3
     assert config.propagation_params().delta_color == 0.3  # ACDC's measured setting
     assert len(open_split(config.data, config.data.val_split).ids) == 2 * SHAPE[2]
+
+
+def test_a_plain_folder_of_volumes_with_split_lists(tmp_path):
+    root = tmp_path / "plain"
+    for n in range(3):
+        image, label = phantom(n)
+        save(root / "images" / f"scan{n}.nii.gz", image)
+        save(root / "scribbles" / f"scan{n}.nii", scribbles_of(label))
+        save(root / "labels" / f"scan{n}.nii.gz", label)
+    (root / "classes.txt").write_text("background 0 0 0\ninner 255 0 0\nring 0 255 0\n")
+    (root / "val.txt").write_text("scan2\n")
+    (root / "train.txt").write_text("scan0\nscan1\n")
+    train = open_dataset("nifti", root, split="train", options={"normalise": "zscore"})
+    assert [train.volume_id(i) for i in train.ids[::5]] == ["scan0", "scan1"]
+    s = train.load("scan1_slice_004")
+    np.testing.assert_array_equal(s.label, phantom(1)[1][:, :, 4])
+    val = open_dataset("nifti", root, split="val")
+    assert val.volumes() == {"scan2": [f"scan2_slice_{k:03d}" for k in range(5)]}
+    with pytest.raises(ValueError, match="no test split"):
+        open_dataset("nifti", root, split="test")
