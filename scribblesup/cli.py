@@ -31,10 +31,10 @@ def add_propagation_options(p: argparse.ArgumentParser) -> None:
 
 
 def propagation_params(args, dataset: str | None) -> PropagationParams:
-    """The dataset's measured parameters with the options given on the command line."""
+    """The dataset's (or ``--preset``'s) measured parameters with the options given on the command line."""
     overrides = {f.name: getattr(args, f.name) for f in fields(PropagationParams) if getattr(args, f.name, None) is not None}
     try:
-        return default_params(dataset, **overrides)
+        return default_params(dataset, getattr(args, "preset", None), **overrides)
     except ValueError as exc:  # name the option as the user typed it
         text = str(exc)
         for f in fields(PropagationParams):
@@ -157,6 +157,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_propagation_options(p)
     p.set_defaults(func=_cmd_propagate)
 
+    a = sub.add_parser("annotate", help="draw scribbles in the browser, see the dense labels as you draw",
+                       description="A local web app: the dataset's images, a class palette, brush, undo/redo, zoom; "
+                       "after each stroke the graph cut's dense labels (and, with --run, the network's unary). "
+                       "Every stroke is saved at once as the image's scribble PNG (a folder dataset's scribbles/, or "
+                       "--out). Needs the annotate extra: pip install 'scribblesup[annotate]'.")
+    a.add_argument("root", type=Path, help="the dataset folder (a folder dataset: images/ and classes.txt)")
+    a.add_argument("--dataset", choices=["folder", "acdc", "camvid", "voc", "nifti"], default="folder")
+    a.add_argument("--split", help="default: all (folder), train (the others)")
+    a.add_argument("--fold", type=int, default=None, help="ACDC fold (default 1)")
+    a.add_argument("--out", type=Path, help="where scribble PNGs are saved (default: ROOT/scribbles for a folder "
+                   "dataset; required for the read-only layouts)")
+    a.add_argument("--export", type=Path, help="where 'export' writes dense label PNGs (default: beside --out, "
+                   "dense_labels/)")
+    a.add_argument("--run", type=Path, help="a trained run: its network's unary joins the energy")
+    a.add_argument("--host", default="127.0.0.1", help="address to listen on (other than loopback: --token needed)")
+    a.add_argument("--port", type=int, default=8765)
+    a.add_argument("--token", help="a secret every request must carry (?token=... in the page's address)")
+    a.add_argument("--preset", choices=["mri", "street"],
+                   help="propagation defaults of a kind of data for a folder dataset (mri: ACDC's, street: CamVid's)")
+    add_propagation_options(a)
+    a.set_defaults(func=_cmd_annotate)
+
     g = sub.add_parser("tune-propagation", help="choose propagation parameters on a few densely labelled images",
                        description="Grid search of round 0 (superpixels, colour/texture bandwidths, boundary length) "
                        "on up to --labelled images of the split that have dense labels, scored by pseudo-label mIoU; "
@@ -226,6 +248,48 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--train-steps", type=int, default=150, help="training steps on the pseudo labels (0: skip)")
     d.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _cmd_annotate(args) -> int:
+    import ipaddress
+
+    from .datasets import open_dataset
+
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not args.token:
+        raise ValueError(f"--host {args.host} is reachable from other machines: give --token SECRET too")
+    try:
+        import uvicorn
+
+        from .annotate import Annotator, create_app
+    except ImportError as exc:
+        raise ImportError(f"scribblesup annotate needs the annotate extra ({exc.name} is missing): "
+                          "pip install 'scribblesup[annotate]'") from None
+    split = args.split or ("all" if args.dataset == "folder" else "train")
+    dataset = open_dataset(args.dataset, args.root, split=split, fold=args.fold)
+    out = args.out or (Path(args.root) / "scribbles" if args.dataset == "folder" else None)
+    if out is None:
+        raise ValueError(f"a {args.dataset} dataset is read-only here: give --out DIR for the scribbles")
+    model = input_size = None
+    if args.run is not None:
+        from .runs import load_run
+
+        model, config, info = load_run(args.run, "best")
+        if tuple(info.class_names) != tuple(dataset.info.class_names):
+            raise ValueError(f"{args.run}: its classes ({', '.join(info.class_names)}) are not the dataset's "
+                             f"({', '.join(dataset.info.class_names)})")
+        input_size = config.data.input_size
+    annotator = Annotator(dataset, out, propagation_params(args, args.dataset), Path(out) / ".cache", model,
+                          input_size)
+    app = create_app(annotator, token=args.token, export_dir=args.export or Path(out).parent / "dense_labels")
+    address = f"http://{args.host}:{args.port}/" + (f"?token={args.token}" if args.token else "")
+    print(f"scribblesup annotate: {len(dataset.ids)} images of {args.root}, scribbles saved in {out}")
+    print(f"open {address}  (Ctrl+C stops; nothing drawn is lost)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
 
 
 def _cmd_tune_propagation(args) -> int:
