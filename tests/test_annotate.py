@@ -101,6 +101,43 @@ def test_unknown_ids_and_traversal_are_404(tmp_path, path):
     assert client.get(path).status_code == 404
 
 
+def test_a_symlink_out_of_the_dataset_is_refused(tmp_path):
+    root = make_folder(tmp_path / "d")
+    outside = tmp_path / "secret.png"
+    Image.fromarray(np.zeros((H, W), np.uint8)).save(outside)
+    (root / "images" / "evil.png").symlink_to(outside)
+    client, _ = client_for(root)
+    assert client.get("/api/image/evil").status_code == 403
+    assert client.get("/api/state/evil").status_code == 403
+    assert client.get("/api/image/img0").status_code == 200
+
+
+def test_colour_images_and_a_trained_network(tmp_path):
+    """CamVid's demo images (colour); with a run's network the labels still follow the strokes where drawn."""
+    from scribblesup.datasets import open_dataset
+    from scribblesup.demo import DEMO_DATA
+    from scribblesup.runs import load_run
+    from scribblesup.train import train
+    from test_runs import demo_config
+
+    root = tmp_path / "camvid"
+    shutil.copytree(DEMO_DATA / "camvid", root)
+    ds = open_dataset("folder", root, split="all")
+    run = train(demo_config(tmp_path, "net", f"data.root={root}", "train.steps=3"), progress=False)
+    model, config, _ = load_run(run, "last")
+    plain = Annotator(ds, tmp_path / "a", default_params("camvid"), tmp_path / "a" / ".cache")
+    joined = Annotator(ds, tmp_path / "b", default_params("camvid", network_weight=0.5), tmp_path / "b" / ".cache",
+                       model, config.data.input_size)
+    i = ds.ids[0]
+    assert plain.image(i).shape[2] == 3 and Image.open(__import__("io").BytesIO(plain.image_png(i))).mode == "RGB"
+    scribble = ds.load(i).scribble
+    a, b = plain.labels(i, scribble), joined.labels(i, scribble)
+    drawn = scribble != 255
+    assert (a[drawn] == scribble[drawn]).all() and (b[drawn] == scribble[drawn]).all()
+    assert joined.probabilities(i).shape == (ds.info.num_classes, *scribble.shape)
+    assert not np.array_equal(a, b)  # the network's unary changes the cut
+
+
 def test_bad_strokes_are_4xx_with_a_message(tmp_path):
     root = make_folder(tmp_path / "d")
     client, _ = client_for(root)
@@ -131,7 +168,10 @@ def test_the_command_refuses_an_open_host_without_token_and_a_read_only_folder(t
     root = make_folder(tmp_path / "d")
     assert main(["annotate", str(root), "--host", "0.0.0.0"]) == 2
     assert "--token" in capsys.readouterr().err
-    if os.geteuid() != 0:  # root writes anywhere
+    (root / "a_file").write_text("x")  # a folder that cannot be made (root writes anywhere else)
+    assert main(["annotate", str(root), "--out", str(root / "a_file" / "scribbles")]) == 2
+    assert "cannot save scribbles here" in capsys.readouterr().err
+    if os.geteuid() != 0:
         (root / "ro").mkdir(mode=0o500)
         assert main(["annotate", str(root), "--out", str(root / "ro")]) == 2
         assert "cannot save scribbles here" in capsys.readouterr().err

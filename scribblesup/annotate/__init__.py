@@ -101,7 +101,13 @@ class Annotator:
         self.check_id(sample_id)
         if sample_id not in self._images:
             paths = getattr(self.dataset, "paths", None)
-            image = read_image(paths[sample_id]) if paths is not None else self.dataset.load(sample_id).image
+            if paths is not None:
+                root = Path(self.dataset.root).resolve()
+                if not paths[sample_id].resolve().is_relative_to(root):  # a symlink out of the dataset
+                    raise AnnotationError(f"image {sample_id!r} lies outside the dataset folder", 403)
+                image = read_image(paths[sample_id])
+            else:
+                image = self.dataset.load(sample_id).image
             self._remember(self._images, sample_id, image)
         return self._images[sample_id]
 
