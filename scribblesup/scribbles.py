@@ -139,7 +139,6 @@ def _longest_path(line: np.ndarray, rng: np.random.Generator, closed: bool) -> n
     A ``closed`` curve (an outline, a ring's centre line) is opened first at a random pixel (its longest path would
     otherwise be half of it).
     """
-    from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import dijkstra
 
     line = line.copy()
@@ -150,17 +149,7 @@ def _longest_path(line: np.ndarray, rng: np.random.Generator, closed: bool) -> n
         ys, xs = np.nonzero(line)
     if len(ys) < 2:
         return line
-    node = np.full(line.shape, -1, np.int64)
-    node[ys, xs] = np.arange(len(ys))
-    rows, cols, dists = [], [], []
-    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        a, b = _shifted_pairs(node, dy, dx)
-        ok = (a >= 0) & (b >= 0)
-        rows.append(a[ok])
-        cols.append(b[ok])
-        dists.append(np.full(int(ok.sum()), np.hypot(dy, dx)))
-    n = len(ys)
-    graph = coo_matrix((np.concatenate(dists), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    ys, xs, graph = _pixel_graph(line.astype(np.int64))
     d0 = dijkstra(graph, directed=False, indices=0)
     a = int(np.argmax(np.where(np.isfinite(d0), d0, -1)))
     d1, pred = dijkstra(graph, directed=False, indices=a, return_predecessors=True)
@@ -340,6 +329,27 @@ def _shifted_pairs(arr: np.ndarray, dy: int, dx: int):
     return a.ravel(), b.ravel()
 
 
+def _pixel_graph(components: np.ndarray):
+    """The 8-neighbourhood graph of the non-zero pixels of ``components`` (edges only between pixels of the same
+    value, weighted by their distance): (rows, columns, sparse matrix), node i being pixel (rows[i], columns[i])."""
+    from scipy.sparse import coo_matrix
+
+    ys, xs = np.nonzero(components)
+    node = np.full(components.shape, -1, np.int64)
+    node[ys, xs] = np.arange(len(ys))
+    rows, cols, dists = [], [], []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a, b = _shifted_pairs(node, dy, dx)
+        ok = (a >= 0) & (b >= 0)
+        a, b = a[ok], b[ok]
+        same = components[ys[a], xs[a]] == components[ys[b], xs[b]]
+        rows.append(a[same])
+        cols.append(b[same])
+        dists.append(np.full(int(same.sum()), np.hypot(dy, dx)))
+    n = len(ys)
+    return ys, xs, coo_matrix((np.concatenate(dists), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+
+
 def stroke_coordinates(scribble: np.ndarray):
     """Split a scribble map into strokes and measure each pixel's position along its stroke.
 
@@ -357,7 +367,6 @@ def stroke_coordinates(scribble: np.ndarray):
     length : ndarray
         (S + 1,) length of each stroke (index 0 unused).
     """
-    from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import dijkstra
 
     scribble = np.asarray(scribble)
@@ -371,20 +380,7 @@ def stroke_coordinates(scribble: np.ndarray):
     length = np.zeros(count + 1)
     if count == 0:
         return strokes, position, length
-    ys, xs = np.nonzero(strokes)
-    node = np.full(scribble.shape, -1, np.int64)
-    node[ys, xs] = np.arange(len(ys))
-    rows, cols, dists = [], [], []
-    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        a, b = _shifted_pairs(node, dy, dx)
-        ok = (a >= 0) & (b >= 0)
-        a, b = a[ok], b[ok]
-        same = strokes[ys[a], xs[a]] == strokes[ys[b], xs[b]]
-        rows.append(a[same])
-        cols.append(b[same])
-        dists.append(np.full(int(same.sum()), np.hypot(dy, dx)))
-    n_nodes = len(ys)
-    graph = coo_matrix((np.concatenate(dists), (np.concatenate(rows), np.concatenate(cols))), shape=(n_nodes, n_nodes))
+    ys, xs, graph = _pixel_graph(strokes)
     labels = strokes[ys, xs]
     first = np.unique(labels, return_index=True)[1]
     d0 = dijkstra(graph, directed=False, indices=first, min_only=True)
