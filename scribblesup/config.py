@@ -51,6 +51,9 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
     val_root: str | None = None  # the validation split's dataset folder, when it is not data.root
+    # hold N training patients (ACDC) / volumes / images out of the training split as split "holdout", a labelled
+    # subset for choosing hyperparameters (val_split: holdout), never the split whose score is reported
+    holdout: int | None = _f(None, min=1)
     supervision: str = _f("full", choices=SUPERVISIONS)  # full | scribble (partial cross-entropy) | pseudo
     pseudo_dir: str | None = None  # folder of <id>.png pseudo labels, for supervision: pseudo
     scribble_dir: str | None = None  # scribble PNGs instead of the adapter's own (training split)

@@ -117,3 +117,20 @@ def test_acdc_scribbles_from_a_folder(acdc_root, tmp_path):
         folder.load(ds.ids[4])
     with pytest.raises(FileNotFoundError, match="no such scribble folder"):
         open_dataset("acdc", acdc_root, split="train", scribble_dir=tmp_path / "missing")
+
+
+def test_a_holdout_of_training_patients(acdc_root):
+    """data.holdout: whole patients leave the training split and form the split `holdout`; nothing else moves."""
+    from scribblesup.config import load_config
+    from scribblesup.datasets import open_split
+
+    data = load_config(None, [f"data.root={acdc_root}", "data.holdout=8"]).data
+    full = open_split(load_config(None, [f"data.root={acdc_root}"]).data, "train")
+    train, held = open_split(data, "train"), open_split(data, "holdout")
+    patients = {i.split("_frame")[0] for i in held.ids}
+    assert len(patients) == 8 and not patients & {i.split("_frame")[0] for i in train.ids}
+    assert sorted(train.ids + held.ids) == sorted(full.ids)
+    assert open_split(data, "val").ids == open_split(load_config(None, [f"data.root={acdc_root}"]).data, "val").ids
+    assert len(open_split(data, "holdout", limit=5).ids) == 5
+    with pytest.raises(ValueError, match="only 80 groups"):
+        open_split(load_config(None, [f"data.root={acdc_root}", "data.holdout=80"]).data, "train")

@@ -170,3 +170,12 @@ def test_training_and_the_pipeline_without_validation_labels(tmp_path, capsys):
                                            "pipeline.finetune_steps=1", "pipeline.workers=1"), progress=False))
     rows = read_csv(pipe.rounds_csv)
     assert len(rows) == 2 and rows[0]["pseudo_miou"] == "" and float(rows[1]["pseudo_coverage"]) == 1.0
+
+
+def test_training_validates_on_a_holdout_of_its_training_images(tmp_path):
+    import json
+
+    run = train(demo_config(tmp_path, "held", "data.holdout=1", "data.val_split=holdout"), progress=False)
+    result = json.loads((run / "eval_holdout_last.json").read_text())
+    assert result["images"] == 1  # the held-out image; the other two trained
+    assert "2 training images" in (run / "train.log").read_text()

@@ -62,13 +62,55 @@ def open_dataset(name: str, root, split: str = "train", fold: int | None = None,
     return dataset
 
 
+HOLDOUT = "holdout"  # the split of training groups held out by data.holdout, for choosing hyperparameters
+
+
+def group_of(dataset, sample_id: str) -> str:
+    """What a holdout keeps together: a patient (ACDC), a volume (NIfTI), else the image itself."""
+    if hasattr(dataset, "patient"):
+        return dataset.patient(sample_id)
+    if hasattr(dataset, "volume_id"):
+        return dataset.volume_id(sample_id)
+    return sample_id
+
+
+def holdout_groups(dataset, count: int) -> set:
+    """``count`` groups of ``dataset`` spread evenly over it (deterministic: every k-th group in order).
+
+    Examples
+    --------
+    >>> from scribblesup.demo import DEMO_DATA
+    >>> sorted(holdout_groups(open_dataset("folder", DEMO_DATA / "acdc", split="all"), 1))
+    ['patient003_frame01_slice_5']
+    """
+    groups = list(dict.fromkeys(group_of(dataset, i) for i in dataset.ids))
+    if count >= len(groups):
+        raise ValueError(f"data.holdout {count}: the training split has only {len(groups)} groups "
+                         "(patients, volumes or images) to hold out from")
+    step = len(groups) / count
+    return {groups[int(k * step)] for k in range(count)}
+
+
 def open_split(data, split: str, limit: int | None = None) -> Dataset:
     """The split ``split`` of the dataset a config's ``data`` section names (the scribble folder applies to its
-    training split only; the validation split comes from ``data.val_root`` when one is given)."""
-    scribble_dir = data.scribble_dir if split == data.train_split and data.dataset in SCRIBBLE_DIR_DATASETS else None
-    root = data.val_root if data.val_root and split == data.val_split else data.root
-    return open_dataset(data.dataset, root, split=split, fold=data.fold, scribble_dir=scribble_dir, limit=limit,
-                        options=data.options)
+    training split only; the validation split comes from ``data.val_root`` when one is given).
+
+    With ``data.holdout: N``, N groups of the training split (ACDC: patients; NIfTI: volumes; others: images) are
+    taken out of it and form the split ``holdout``: a labelled subset of the training data on which to choose
+    hyperparameters, never the split whose score is reported.
+    """
+    held = data.holdout and split in (data.train_split, HOLDOUT)
+    source = data.train_split if held else split
+    scribble_dir = data.scribble_dir if source == data.train_split and data.dataset in SCRIBBLE_DIR_DATASETS else None
+    root = data.val_root if data.val_root and split == data.val_split and not held else data.root
+    dataset = open_dataset(data.dataset, root, split=source, fold=data.fold, scribble_dir=scribble_dir,
+                           options=data.options)
+    if held:
+        groups = holdout_groups(dataset, data.holdout)
+        dataset = dataset.subset([i for i in dataset.ids if (group_of(dataset, i) in groups) == (split == HOLDOUT)])
+    if limit is not None:
+        dataset = dataset.subset(dataset.ids[:limit])
+    return dataset
 
 
 __all__ = ["ACDCSlices", "CamVid", "VOCScribble", "VOC_INFO", "FolderDataset", "read_classes_file", "Dataset", "DatasetInfo", "Sample", "ACDC_INFO", "CAMVID_INFO", "DATASETS", "NiftiVolumes", "open_dataset", "open_split", "check_sample_id"]

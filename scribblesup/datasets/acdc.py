@@ -94,6 +94,11 @@ class ACDCSlices(Dataset):
         return Sample(sample_id, image[:, :, None], scribble, label)
 
     @staticmethod
+    def patient(sample_id: str) -> str:
+        """``patientPPP`` of a slice id (both frames of a patient stay on one side of a holdout)."""
+        return sample_id.split("_frame", 1)[0]
+
+    @staticmethod
     def volume_id(sample_id: str) -> str:
         """``patientPPP_frameFF`` of a slice id: the 3D volume it belongs to."""
         return sample_id.rsplit("_slice_", 1)[0]
