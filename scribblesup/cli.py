@@ -67,6 +67,9 @@ def _cmd_propagate(args) -> int:
                   "fold": (args.fold or 1) if args.dataset == "acdc" else None,
                   "scribbles": str(Path(args.scribbles).resolve()) if args.scribbles else None,
                   "params": params.to_dict()}
+        from .propagation import params_source
+
+        print(f"propagation: {params_source(args.dataset, args.preset)}", flush=True)
         with run_lock(args.out):
             result = label_dataset(dataset, args.out, params, workers=args.workers, overwrite=args.overwrite,
                                    record=record, engine=args.engine, address=args.ray_address)
@@ -152,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="--dataset mode: a local process pool, or tasks on Ray (pip install 'scribblesup[distributed]')")
     p.add_argument("--ray-address", help="--engine ray: the cluster to join (default: start a local Ray)")
+    p.add_argument("--preset", choices=["mri", "street"],
+                   help="propagation defaults of a kind of data for a folder / NIfTI dataset (mri: ACDC's measured "
+                   "ones, street: CamVid's)")
     p.add_argument("--limit", type=_positive, help="only the first N samples of the split (a quick look)")
     p.add_argument("--overwrite", action="store_true", help="recompute outputs that exist (default: resume)")
     add_propagation_options(p)
