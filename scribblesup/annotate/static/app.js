@@ -69,8 +69,8 @@ function renderClasses() {
 }
 function pick(c) { cls = c; renderClasses(); }
 
-async function openImage(id) {
-  await busy;
+async function openImage(id, wait = true) {
+  if (wait) await busy;  // strokes in flight are saved first
   const r = await api(`/api/state/${encodeURIComponent(id)}`);
   const s = await r.json();
   if (!r.ok) { status(s.error); return; }
@@ -93,7 +93,7 @@ function send() {
       body: JSON.stringify({scribble: encode(snapshot), width: target.width, height: target.height, version: target.version}),
     });
     const s = await r.json();
-    if (!r.ok) { status(`not saved: ${s.error}`); if (r.status === 409) await openImage(target.id); return; }
+    if (!r.ok) { status(`not saved: ${s.error}`); if (r.status === 409) await openImage(target.id, false); return; }
     target.version = s.version;
     if (target === current) { current.labels = decode(s.labels); drawLabels(); }
     const entry = info.images.find((im) => im.id === target.id);
