@@ -144,6 +144,13 @@ def test_a_folder_dataset_has_splits_too(tmp_path):
     assert open_dataset("folder", root, split="val").ids == ids[:1]
 
 
+def test_a_volume_over_the_size_limit_is_refused_before_decoding(nnunet, monkeypatch):
+    monkeypatch.setenv("SCRIBBLESUP_MAX_VOXELS", "1000")
+    ds = open_dataset("nifti", nnunet, split="train")
+    with pytest.raises(ValueError, match="larger than the limit of 1000"):
+        ds.load(ds.ids[0])
+
+
 def test_hd95_in_millimetres_on_a_known_shift():
     truth = np.zeros((6, 20, 20), bool)
     truth[1:4, 5:15, 5:15] = True

@@ -26,6 +26,7 @@ back (:func:`write_prediction`) line up voxel for voxel with the input, affine a
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -58,20 +59,30 @@ def case_of(path: Path) -> str:
     return path.stem
 
 
+def max_voxels() -> int:
+    """The largest volume read (``SCRIBBLESUP_MAX_VOXELS``, default 500 million: a 512 x 512 x 1900 CT): a header
+    that declares more is refused before any voxel is decoded."""
+    return int(os.environ.get("SCRIBBLESUP_MAX_VOXELS", 500_000_000))
+
+
 def read_volume(path: Path):
     """(data as a 3D array, the nibabel image): 4D volumes are an error (a single-frame 4th axis is dropped)."""
     nib = nibabel()
     try:
         img = nib.load(str(path))
+    except Exception as exc:  # nibabel raises several types for a bad file
+        raise ValueError(f"{path}: not a readable NIfTI volume ({exc})") from None
+    if int(np.prod(img.shape, dtype=np.float64)) > max_voxels():
+        raise ValueError(f"{path}: a volume of {' x '.join(map(str, img.shape))} voxels is larger than the limit of "
+                         f"{max_voxels()} (set SCRIBBLESUP_MAX_VOXELS to raise it)")
+    shape = img.shape
+    if not (len(shape) == 3 or (len(shape) == 4 and shape[3] == 1)):
+        raise ValueError(f"{path}: a {len(shape)}D volume of shape {shape}; expected 3D (one channel, one time frame)")
+    try:
         data = np.asanyarray(img.dataobj)
     except Exception as exc:  # nibabel raises several types for a bad file
         raise ValueError(f"{path}: not a readable NIfTI volume ({exc})") from None
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise ValueError(f"{path}: a {data.ndim}D volume of shape {data.shape}; expected 3D (one channel, one "
-                         "time frame)")
-    return data, img
+    return (data[..., 0] if data.ndim == 4 else data), img
 
 
 def normalise_volume(data: np.ndarray, method: str = "percentile", window=None) -> np.ndarray:
