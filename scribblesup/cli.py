@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .conventions import UNLABELLED
-from .propagation import PropagationParams, default_params
+from .conventions import DATASET_NAMES, UNLABELLED
+from .propagation import PRESETS, PropagationParams, default_params
 
 
 def add_propagation_options(p: argparse.ArgumentParser) -> None:
@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="output label PNG (palette)")
     p.add_argument("--overlay", type=Path, help="also write the labels blended over the image")
     p.add_argument("--num-classes", type=int, help="number of classes (default: the dataset's, or max scribble id + 1)")
-    p.add_argument("--dataset", choices=["acdc", "camvid", "voc", "folder", "nifti"],
+    p.add_argument("--dataset", choices=DATASET_NAMES,
                    help="dataset: class count and palette; with --root, the whole dataset")
     p.add_argument("--root", type=Path, help="dataset folder (ACDC: ../shared/data/ACDC; CamVid: the SegNet CamVid folder)")
     p.add_argument("--split", default="train", help="train or val (default: train); VOC: any ImageSets list")
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="--dataset mode: a local process pool, or tasks on Ray (pip install 'scribblesup[distributed]')")
     p.add_argument("--ray-address", help="--engine ray: the cluster to join (default: start a local Ray)")
-    p.add_argument("--preset", choices=["mri", "street"],
+    p.add_argument("--preset", choices=list(PRESETS),
                    help="propagation defaults of a kind of data for a folder / NIfTI dataset (mri: ACDC's measured "
                    "ones, street: CamVid's)")
     p.add_argument("--limit", type=_positive, help="only the first N samples of the split (a quick look)")
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "Every stroke is saved at once as the image's scribble PNG (a folder dataset's scribbles/, or "
                        "--out). Needs the annotate extra: pip install 'scribblesup[annotate]'.")
     a.add_argument("root", type=Path, help="the dataset folder (a folder dataset: images/ and classes.txt)")
-    a.add_argument("--dataset", choices=["folder", "acdc", "camvid", "voc", "nifti"], default="folder")
+    a.add_argument("--dataset", choices=DATASET_NAMES, default="folder")
     a.add_argument("--split", help="default: all (folder), train (the others)")
     a.add_argument("--fold", type=int, default=None, help="ACDC fold (default 1)")
     a.add_argument("--out", type=Path, help="where scribble PNGs are saved (default: ROOT/scribbles for a folder "
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--host", default="127.0.0.1", help="address to listen on (other than loopback: --token needed)")
     a.add_argument("--port", type=int, default=8765)
     a.add_argument("--token", help="a secret every request must carry (?token=... in the page's address)")
-    a.add_argument("--preset", choices=["mri", "street"],
+    a.add_argument("--preset", choices=list(PRESETS),
                    help="propagation defaults of a kind of data for a folder dataset (mri: ACDC's, street: CamVid's)")
     add_propagation_options(a)
     a.set_defaults(func=_cmd_annotate)
@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Grid search of round 0 (superpixels, colour/texture bandwidths, boundary length) "
                        "on up to --labelled images of the split that have dense labels, scored by pseudo-label mIoU; "
                        "writes the best setting as a config snippet to include with base: (docs/usage.md).")
-    g.add_argument("--dataset", choices=["acdc", "camvid", "voc", "folder", "nifti"], required=True)
+    g.add_argument("--dataset", choices=DATASET_NAMES, required=True)
     g.add_argument("--root", type=Path, required=True)
     g.add_argument("--split", default="train")
     g.add_argument("--fold", type=int, default=None, help="ACDC fold (default 1)")
@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "are known (ACDC, NIfTI; HD95 in mm where the voxel spacing is known).")
     e.add_argument("--run", type=Path, required=True, help="run folder")
     e.add_argument("--split", help="default: the config's validation split")
-    e.add_argument("--dataset", choices=["acdc", "camvid", "voc", "folder", "nifti"],
+    e.add_argument("--dataset", choices=DATASET_NAMES,
                    help="another dataset to score on (default: the run's)")
     e.add_argument("--root", type=Path, help="its folder (default: the run's data.root)")
     e.add_argument("--fold", type=int, help="ACDC fold of --root (default: the run's)")

@@ -29,7 +29,8 @@ from pathlib import Path
 import yaml
 
 from .losses import CLASS_WEIGHTINGS
-from .propagation import PropagationParams
+from .conventions import DATASET_NAMES
+from .propagation import PRESETS, PropagationParams
 from .validation import check_value
 
 SUPERVISIONS = ("full", "scribble", "pseudo")
@@ -45,7 +46,7 @@ def _f(default, **rules):
 
 @dataclass
 class DataConfig:
-    dataset: str = _f("acdc", choices=("acdc", "camvid", "voc", "folder", "nifti"))
+    dataset: str = _f("acdc", choices=DATASET_NAMES)
     root: str = "../shared/data/ACDC"
     fold: int = _f(1, min=1, max=5)  # ACDC only
     train_split: str = "train"
@@ -64,7 +65,7 @@ class DataConfig:
     # window ([lo, hi], CT): scribblesup.datasets.nifti
     options: dict = _f({})
     # propagation defaults of a kind of data for a folder / NIfTI dataset: mri (ACDC's) or street (CamVid's)
-    preset: str | None = _f(None, choices=("mri", "street"))
+    preset: str | None = _f(None, choices=tuple(PRESETS))
 
 
 @dataclass

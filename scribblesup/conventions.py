@@ -42,3 +42,8 @@ def as_float_image(image: np.ndarray) -> np.ndarray:
     if np.issubdtype(image.dtype, np.integer):
         image = image.astype(np.float32) / np.iinfo(image.dtype).max
     return np.ascontiguousarray(image, dtype=np.float32)
+
+
+# the dataset adapters by name (scribblesup.datasets.DATASETS holds the classes; configs and the command line take
+# these names)
+DATASET_NAMES = ("acdc", "camvid", "voc", "folder", "nifti")

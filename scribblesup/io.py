@@ -86,16 +86,22 @@ def remove_stale_temp_files(folder: str | os.PathLike, older_than: float = 0.0) 
 
 
 def check_outputs(outputs, inputs=()) -> None:
-    """Refuse, before anything is written, outputs that are (or resolve to) an input, or that collide.
+    """Refuse, before anything is written, outputs that are (or resolve to) an input or an existing file inside an
+    input folder, or that collide.
 
     Raises ``ValueError`` naming the paths.
     """
     inputs = {Path(p).resolve(): Path(p) for p in inputs}
+    folders = [r for r in inputs if r.is_dir()]
     seen: dict = {}
     for out in outputs:
         r = Path(out).resolve()
         if r in inputs:
             raise ValueError(f"{out}: this output would overwrite the input {inputs[r]}; choose another output path")
+        inside = next((f for f in folders if r.is_file() and r.is_relative_to(f)), None)
+        if inside is not None:
+            raise ValueError(f"{out}: this output would overwrite a file of the input folder {inputs[inside]}; "
+                             "choose another output path")
         if r in seen:
             raise ValueError(f"{out}: two outputs would be written to this path (from inputs of the same name); "
                              "give the inputs distinct names or predict them into separate folders")

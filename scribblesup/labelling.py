@@ -292,7 +292,8 @@ def label_dataset(dataset, out_dir, params: PropagationParams | None = None, *, 
     exists = [j[2].is_file() and not overwrite for j in jobs]
     done = [j for j, e in zip(jobs, exists) if e]
     todo = [j for j, e in zip(jobs, exists) if not e][:stop_after]
-    maps = NetworkMaps(model, input_size, edge_model, edge_input_size) if model or edge_model else None
+    maps = (NetworkMaps(model, input_size, edge_model, edge_input_size)
+            if model is not None or edge_model is not None else None)
     n_workers = workers if len(todo) > 1 else 1
     if engine == "ray":
         from .ray_engine import ray_map

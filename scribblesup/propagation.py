@@ -87,8 +87,9 @@ DATASET_DEFAULTS = {
 }
 
 
-# presets a folder or NIfTI dataset can declare (``data.preset``): the settings measured on the dataset of that kind
-PRESETS = {"mri": DATASET_DEFAULTS["acdc"], "street": DATASET_DEFAULTS["camvid"]}
+# presets a folder or NIfTI dataset can declare (``data.preset``): the measured defaults of the dataset of that kind
+PRESETS = {"mri": "acdc", "street": "camvid"}
+_TITLES = {"acdc": "ACDC", "camvid": "CamVid"}
 
 
 def params_source(dataset: str | None, preset: str | None = None) -> str:
@@ -102,7 +103,7 @@ def params_source(dataset: str | None, preset: str | None = None) -> str:
     'generic defaults (no preset for nifti: set data.preset or tune them, docs/datasets.md)'
     """
     if preset:
-        return f"preset {preset} (measured on {dict(mri='ACDC', street='CamVid')[preset]})"
+        return f"preset {preset} (measured on {_TITLES[PRESETS[preset]]})"
     if dataset in DATASET_DEFAULTS:
         return f"{dataset}'s measured defaults"
     return f"generic defaults (no preset for {dataset}: set data.preset or tune them, docs/datasets.md)"
@@ -110,7 +111,7 @@ def params_source(dataset: str | None, preset: str | None = None) -> str:
 
 def default_params(dataset: str | None = None, preset: str | None = None, **overrides) -> PropagationParams:
     """Propagation parameters measured for ``dataset`` or ``preset`` (generic ones for others), with overrides."""
-    base = PRESETS[preset] if preset else DATASET_DEFAULTS.get(dataset, {})
+    base = DATASET_DEFAULTS[PRESETS[preset]] if preset else DATASET_DEFAULTS.get(dataset, {})
     return PropagationParams(**{**base, **overrides})
 
 

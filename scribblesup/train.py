@@ -41,9 +41,9 @@ from .runs import (SCALAR_FIELDS, RunDir, class_info, load_checkpoint, model_spe
 class TrainingSamples:
     """The training split in memory: images and the targets the supervision asks for."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, dataset=None):
         d = config.data
-        self.dataset = open_split(d, d.train_split, limit=d.limit)
+        self.dataset = dataset if dataset is not None else open_split(d, d.train_split, limit=d.limit)
         self.ids = list(self.dataset.ids)
         self.images, self.targets = [], []
         k = self.dataset.info.num_classes
@@ -206,7 +206,7 @@ class Trainer:
         if self.ctx.active and t.batch_size % self.ctx.world_size:
             raise ValueError(f"train.batch_size {t.batch_size} does not split over {self.ctx.world_size} processes")
         # both splits open before anything is written: a missing split is an error at start
-        open_split(config.data, config.data.train_split, limit=config.data.limit)
+        train_split = open_split(config.data, config.data.train_split, limit=config.data.limit)
         self.val = open_split(config.data, config.data.val_split)
         error = None
         if self.ctx.main:  # rank 0 alone writes the run folder
@@ -217,7 +217,7 @@ class Trainer:
         else:
             self.log = distributed.quiet_logger(self.ctx)
         distributed.agree(error)
-        self.samples = TrainingSamples(config)
+        self.samples = TrainingSamples(config, train_split)
         # a limited validation scores whole volumes only (evaluate_model skips partial ones)
         self.val_ids = self.val.ids[: config.data.val_limit] if config.data.val_limit else None
         self.scored = any(self.val.load(i).label is not None for i in (self.val_ids or self.val.ids)[:3])

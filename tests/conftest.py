@@ -5,6 +5,7 @@ fail when SCRIBBLESUP_REQUIRE_DATA=1 (set by .ci/run), so CI always runs them.
 """
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,10 @@ def acdc_root() -> Path:
 @pytest.fixture(scope="session")
 def camvid_root() -> Path:
     return _require(DATA / "CamVid")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (servers and process groups the tests start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -5,7 +5,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import free_port
 from PIL import Image
 
 pytest.importorskip("starlette", reason="the annotate extra is not installed")
@@ -182,12 +182,6 @@ def test_the_command_refuses_an_open_host_without_token_and_a_read_only_folder(t
 
 def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_drawing_a_stroke_in_a_real_browser(tmp_path):

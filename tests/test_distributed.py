@@ -4,12 +4,12 @@ the one-process result (without BatchNorm: same weights to float rounding), resu
 import csv
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
+from conftest import free_port
 import torch
 
 from scribblesup.demo import DEMO_DATA
@@ -18,12 +18,6 @@ from scribblesup.distributed import Context, agree
 COMMON = ["data.dataset=folder", f"data.root={DEMO_DATA / 'acdc'}", "data.train_split=all", "data.val_split=all",
           "data.input_size=[32,32]", "model.width=0.125", "train.batch_size=4", "train.log_every=1",
           "model.options.batch_norm=false"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def command(tmp_path, name, *extra, processes=2, verb="train"):

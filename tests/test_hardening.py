@@ -163,3 +163,18 @@ def test_an_empty_split_is_an_error(tmp_path, capsys):
     (root / "train.txt").write_text("\n")
     assert cli(["propagate", "--dataset", "camvid", "--root", str(root), "--out", str(tmp_path / "o")]) == 2
     assert "no images listed" in capsys.readouterr().err
+
+
+def test_an_output_onto_a_file_of_the_input_folder_is_refused(tmp_path, capsys):
+    """tune-propagation -o ROOT/classes.txt would have replaced the dataset's class list."""
+    import shutil
+
+    from scribblesup.cli import main
+
+    root = tmp_path / "d"
+    shutil.copytree(DEMO_DATA / "acdc", root)
+    before = (root / "classes.txt").read_bytes()
+    assert main(["tune-propagation", "--dataset", "folder", "--root", str(root), "--split", "all",
+                 "-o", str(root / "classes.txt")]) == 2
+    assert "a file of the input folder" in capsys.readouterr().err
+    assert (root / "classes.txt").read_bytes() == before

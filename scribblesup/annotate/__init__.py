@@ -80,6 +80,9 @@ class Annotator:
         self._known = set(self.ids)
         self._memory = memory
         self._images, self._graphs, self._probabilities = OrderedDict(), OrderedDict(), OrderedDict()
+        # what is saved, read once: ids with a scribble file, and the version of each map served or saved
+        self._scribbled = {p.stem for p in self.out_dir.glob("*.png") if p.stem in self._known}
+        self._versions = {}
 
     # ------------------------------------------------------------------ inputs
 
@@ -150,7 +153,13 @@ class Annotator:
 
     def scribbled(self) -> set:
         """Ids with a saved scribble map."""
-        return {p.stem for p in self.out_dir.glob("*.png") if p.stem in self._known}
+        return set(self._scribbled)
+
+    def version(self, sample_id: str) -> str:
+        """The version of the image's current scribble map (remembered once read or saved)."""
+        if sample_id not in self._versions:
+            self._versions[sample_id] = self.version_of(self.scribble(sample_id))
+        return self._versions[sample_id]
 
     def labels(self, sample_id: str, scribble: np.ndarray | None = None) -> np.ndarray:
         """Dense labels of ``scribble`` (default: the current one); 255 everywhere while nothing is scribbled."""
@@ -176,13 +185,14 @@ class Annotator:
     def save(self, sample_id: str, scribble: np.ndarray, version: str) -> tuple[np.ndarray, str, float]:
         """Save a new scribble map if ``version`` is the current one's; return (dense labels, new version, server
         milliseconds of the propagation)."""
-        current = self.version_of(self.scribble(sample_id))
-        if version != current:
+        if version != self.version(sample_id):
             raise AnnotationError("this image was changed elsewhere (another tab?): reload it to go on", 409)
         write_label_png(self.scribble_path(sample_id), scribble, self.info.palette)
+        self._scribbled.add(sample_id)
+        self._versions[sample_id] = self.version_of(scribble)
         t0 = time.perf_counter()
         labels = self.labels(sample_id, scribble)
-        return labels, self.version_of(scribble), (time.perf_counter() - t0) * 1000
+        return labels, self._versions[sample_id], (time.perf_counter() - t0) * 1000
 
     def export(self, folder) -> int:
         """Dense labels of every scribbled image as palette PNGs ``<folder>/<id>.png``; returns how many."""
@@ -279,14 +289,15 @@ def create_app(annotator: Annotator, token: str | None = None, export_dir=None):
         first_open = (time.perf_counter() - t0) * 1000
         scribble = annotator.scribble(i)
         h, w = scribble.shape
-        return JSONResponse({"id": i, "width": w, "height": h, "version": annotator.version_of(scribble),
+        return JSONResponse({"id": i, "width": w, "height": h, "version": annotator.version(i),
                              "scribble": encode(scribble), "labels": encode(annotator.labels(i, scribble)),
                              "boundaries": encode(annotator.boundaries(i)), "open_ms": first_open})
 
     async def stroke(request):
         i = sample_id(request)
         body = await request.body()
-        if len(body) > 8 * (annotator.image(i).shape[0] * annotator.image(i).shape[1]) + 4096:
+        h, w = annotator.image(i).shape[:2]
+        if len(body) > 8 * h * w + 4096:
             raise AnnotationError("request too large for this image", 413)
         try:
             payload = jsonlib.loads(body)

@@ -2,6 +2,7 @@
 
 import inspect
 
+from ..conventions import DATASET_NAMES
 from .acdc import ACDC_INFO, ACDCSlices
 from .base import Dataset, DatasetInfo, Sample, check_sample_id
 from .camvid import CAMVID_INFO, CamVid
@@ -10,6 +11,7 @@ from .nifti import NiftiVolumes
 from .voc import VOC_INFO, VOCScribble
 
 DATASETS = {"acdc": ACDCSlices, "camvid": CamVid, "voc": VOCScribble, "folder": FolderDataset, "nifti": NiftiVolumes}
+assert tuple(DATASETS) == DATASET_NAMES  # the names configs and the command line accept
 
 
 # the adapters that take a scribble folder other than their own
