@@ -9,9 +9,12 @@ Configs: experiments/configs/unet_{full,pce}_<data>_<schedule>.yaml and scribble
 can be rerun to (re)build the table. ``--nopairwise-rounds`` sets how many rounds the variant without the
 pairwise term runs (cpu default 0: round 0 only, compared with round 0 of the main run).
 
-Over seeds, with more recipes (each ``<recipe>_<data>_<schedule>.yaml``, its final round a row):
+Over seeds, with more recipes (each ``<recipe>_<data>_<schedule>.yaml``: pipeline configs with ``--recipes``, their
+final round a row; training configs with ``--train-recipes``), each row compared with ``--reference``'s (the gap of
+the means and whether it exceeds two standard deviations of the seed spread):
 
-    python experiments/run_main_table.py --dataset acdc --schedule cpu --seeds 0 1 2 --recipes <recipe> --no-refine
+    python experiments/run_main_table.py --dataset acdc --schedule cpu --seeds 0 1 2 --no-refine --skip-figures \
+        --recipes scribblesup-control --train-recipes unet_pce-gcrf --reference "ScribbleSup, round 3"
 
 CamVid with the scribbles of the curve protocol (the pCE and ScribbleSup rows; full supervision is shared):
 
@@ -70,6 +73,15 @@ def qualitative(ss_dir, final_dir, config, out, n: int = 3):
     return qualitative_grid(rows, out, info.palette)
 
 
+def versus(reference, scores) -> str:
+    """``+0.012 (> 2 sd)``: the reference's mean minus these scores' mean, and whether the gap exceeds two standard
+    deviations of the larger seed spread of the two (the issue's bar for "beats")."""
+    gap = float(np.mean(reference) - np.mean(scores))
+    spread = max(np.std(reference, ddof=1) if len(reference) > 1 else 0.0,
+                 np.std(scores, ddof=1) if len(scores) > 1 else 0.0)
+    return f"{gap:+.4f} ({'>' if abs(gap) > 2 * spread else '<='} 2 sd = {2 * spread:.4f})"
+
+
 def seed_rows(args, seed: int) -> tuple[list[dict], dict]:
     """Every row of the table for one seed (the no-pairwise ablation and the figures: seed 0 only)."""
     # synthesised scribbles of another protocol: the scribble-supervised runs get it (and their own names)
@@ -90,6 +102,10 @@ def seed_rows(args, seed: int) -> tuple[list[dict], dict]:
     for recipe in args.recipes:
         config = seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix)
         runs[recipe] = (piped(config), config)
+    trained_recipes = {}
+    for recipe in args.train_recipes:
+        config = seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix)
+        trained_recipes[recipe] = (trained(config), config)
     full = evaluation(full_dir)
     rows = []
 
@@ -107,6 +123,8 @@ def seed_rows(args, seed: int) -> tuple[list[dict], dict]:
 
     add("full supervision", full_dir, steps=full_config.train.steps, refined=args.refine)
     add("pCE (scribbles only)", pce_dir, steps=pce_config.train.steps, refined=args.refine)
+    for label, (run_dir, config) in trained_recipes.items():
+        add(label, run_dir, steps=config.train.steps, refined=args.refine)
     for label, (run_dir, config) in runs.items():
         steps0 = config.train.steps
         ft = config.pipeline.finetune_steps or steps0
@@ -127,6 +145,9 @@ def main():
                     help="training seeds; more than one adds main_<data>_<schedule>_seeds.md with mean +- std")
     ap.add_argument("--recipes", nargs="*", default=[],
                     help="more pipeline configs to compare (<recipe>_<data>_<schedule>.yaml; final round only)")
+    ap.add_argument("--train-recipes", nargs="*", default=[],
+                    help="more training configs to compare (<recipe>_<data>_<schedule>.yaml, e.g. unet_pce-gcrf)")
+    ap.add_argument("--reference", help="with --seeds: the method (a row's name) every other row is compared with")
     ap.add_argument("--nopairwise-rounds", type=int, help="rounds of the no-pairwise variant (default: cpu 0, else all)")
     ap.add_argument("--no-refine", dest="refine", action="store_false", help="skip the DenseCRF / MRF columns")
     ap.add_argument("--skip-figures", action="store_true")
@@ -165,12 +186,20 @@ def main():
             scores = [r["score"] for r in mine]
             summary.append({"method": method, "seeds": len(mine), "steps": mine[0]["steps"],
                             "score": mean_std(scores), "pct_of_full": 100 * np.mean(scores) / full_mean,
-                            "per_seed": " / ".join(f"{v:.4f}" for v in scores)})
+                            "per_seed": " / ".join(f"{v:.4f}" for v in scores), "scores": scores})
+        ref_columns = []
+        if args.reference:
+            ref = next((r for r in summary if r["method"] == args.reference), None)
+            if ref is None:
+                raise SystemExit(f"--reference {args.reference!r}: no such row ({', '.join(r['method'] for r in summary)})")
+            for r in summary:
+                r["vs_reference"] = versus(ref["scores"], r["scores"]) if r is not ref else "reference"
+            ref_columns = [(f"{args.reference} minus this", "vs_reference", "")]
         write_table(f"main_{t}_seeds", f"Main table over seeds {args.seeds}: {args.dataset} ({t}), validation "
                     f"{score_name}", summary,
                     [("method", "method", ""), ("seeds", "seeds", ""), ("steps", "steps", ""),
                      (f"{score_name} (mean +- std)", "score", ""), ("% of full (of the means)", "pct_of_full", ".1f"),
-                     ("per seed", "per_seed", "")],
+                     ("per seed", "per_seed", ""), *ref_columns],
                     notes=[note + " The no-pairwise ablation runs with seed 0 only. Per-run values: the CSV."])
         import csv as _csv
 

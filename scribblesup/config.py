@@ -147,6 +147,9 @@ class PipelineConfig:
     # an edge network (HED, same width and input size) trained for this many steps on round 0's pseudo-label
     # boundaries; its edge maps join the pairwise term of rounds 1..R (propagation.edge_weight). null: none
     edge_steps: int | None = _f(None, min=1)
+    # false: rounds 1..R infer no new labels and train on round 0's again, the same steps and schedule: the
+    # same-steps control that tells what the rounds' better labels add beyond their extra training
+    relabel: bool = True
 
 
 @dataclass

@@ -53,7 +53,7 @@ def round_config(config: Config, run: RunDir, k: int) -> Config:
     c.name = run.round(k).path.name
     c.output.root = str(run.path)
     c.data.supervision = "pseudo"
-    c.data.pseudo_dir = str(run.round(k).pseudo)
+    c.data.pseudo_dir = str(run.round(k if p.relabel else 0).pseudo)
     if k > 0 and p.init == "finetune":
         c.train.init_from = str(run.round(k - 1).last)
         c.train.steps = p.finetune_steps or config.train.steps
@@ -160,6 +160,12 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
     log.info(f"region graphs ready in {cache.folder} ({time.perf_counter() - t0:.0f} s)")
     for k in range(p.rounds + 1):
         rnd = run.round(k)
+        if k > 0 and not p.relabel and ctx.main and not rnd.labels_json.is_file():
+            # the same-steps control: round k trains on round 0's labels (round_config), recorded as such
+            rnd.path.mkdir(parents=True, exist_ok=True)
+            write_json(rnd.labels_json, {**json.loads(run.round(0).labels_json.read_text()), "seconds": 0.0,
+                                         "labels_of_round": 0})
+        distributed.barrier()
         if not rnd.labels_json.is_file():
             model = edge_model = None
             if k > 0:

@@ -25,3 +25,15 @@ def test_tune_propagation_writes_its_table_with_provenance(tmp_path):
     assert "Command: `python experiments/tune_propagation.py --dataset folder" in md and "commit" in md
     rows = (tmp_path / "tune_propagation_folder.csv").read_text().splitlines()
     assert rows[0].startswith("miou,superpixels") and len(rows) == 1 + 8  # 2 colour x 2 texture deltas x boundary on/off
+
+
+def test_versus_says_when_a_gap_exceeds_two_standard_deviations():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        from run_main_table import versus
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    # sample standard deviations 0.01 each: the bar is 0.02
+    assert versus([0.80, 0.81, 0.82], [0.70, 0.71, 0.72]) == "+0.1000 (> 2 sd = 0.0200)"
+    assert versus([0.80, 0.81, 0.82], [0.79, 0.80, 0.81]) == "+0.0100 (<= 2 sd = 0.0200)"
+    assert versus([0.80, 0.81, 0.82], [0.85, 0.86, 0.87]).startswith("-0.0500 (> 2 sd")

@@ -127,6 +127,21 @@ def test_scratch_rounds_do_not_start_from_the_previous_network(finished_run, acd
     assert torch.load(run_dir / "round1" / "last.pt", weights_only=True)["step"] == 4  # train.steps, not finetune_steps
 
 
+def test_same_steps_control_trains_every_round_on_round_zero_labels(finished_run, acdc_root):
+    reference, tmp = finished_run
+    run_dir = run_pipeline(pipeline_config(acdc_root, tmp, "control", "pipeline.relabel=false"), progress=False)
+    rows = rounds_csv(run_dir)
+    assert [r["pseudo_miou"] for r in rows] == [rounds_csv(reference)[0]["pseudo_miou"]] * 3
+    assert not (run_dir / "round1" / "pseudo").exists()  # no label inference after round 0
+    assert json.loads((run_dir / "round2" / "labels.json").read_text())["labels_of_round"] == 0
+    for k in (1, 2):
+        cfg = load_config(run_dir / f"round{k}" / "config.yaml")
+        assert cfg.data.pseudo_dir == str(run_dir / "round0" / "pseudo") and cfg.train.steps == 3
+    # round 0 is the main run's (same seed); the later rounds train on other labels
+    assert all(torch.equal(a, b) for a, b in zip(final_weights(reference, 0).values(), final_weights(run_dir, 0).values()))
+    assert not all(torch.equal(final_weights(reference)[k], final_weights(run_dir)[k]) for k in final_weights(run_dir))
+
+
 def test_region_graph_cache_round_trip(acdc_root, tmp_path):
     s = open_dataset("acdc", acdc_root, split="train").load(open_dataset("acdc", acdc_root, split="train").ids[0])
     graph = build_region_graph(s.image, compute_superpixels(s.image, n_segments=300))

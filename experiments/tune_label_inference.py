@@ -1,0 +1,97 @@
+"""Choose the label inference of rounds >= 1 (superpixel or pixel level, the pixel-level Potts weight, the margin
+under which pixels stay unlabelled) on a holdout subset of the training patients / images.
+
+    python experiments/tune_label_inference.py --dataset acdc --holdout 8
+    python experiments/tune_label_inference.py --dataset camvid --holdout 40
+
+Takes round 0 of the main ScribbleSup run (``scribblesup_<data>_<schedule>.yaml``, run or resumed first: its network
+trained on round 0's pseudo labels of every training image, as in the pipeline) and runs round 1's label inference
+on the ``data.holdout`` groups of the training split (ACDC: whole patients; CamVid: images spread over the split)
+under each setting of a grid, scoring the labels against those images' ground truth: mIoU (an unlabelled pixel
+counts as wrong), the accuracy of the labelled pixels, and the share of pixels labelled. These are training images
+with labels, never the split whose score is reported. References on the same images: round 0's pseudo labels and
+the network's own argmax.
+
+Writes experiments/results/tune_label_inference_<data>_<schedule>.md, .csv and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from common import RESULTS, add_dataset_args, config_path, load_config, piped, tag, write_table
+from scribblesup.datasets import open_split
+from scribblesup.inference import predict_probabilities
+from scribblesup.io import read_label_png
+from scribblesup.labelling import label_dataset
+from scribblesup.metrics import ConfusionMatrix
+from scribblesup.pipeline import region_graph_cache
+from scribblesup.runs import RunDir, load_run
+
+
+def scores(confusion: ConfusionMatrix, coverage: float) -> dict:
+    labelled = confusion.matrix
+    return {"miou": confusion.miou, "labelled_accuracy": float(np.trace(labelled) / max(labelled.sum(), 1)),
+            "coverage": coverage}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataset_args(ap)
+    ap.add_argument("--holdout", type=int, required=True, help="groups of the training split to score on")
+    ap.add_argument("--pixel-weights", type=float, nargs="+", default=[0.3, 1.0, 3.0])
+    ap.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.2, 0.5])
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    t = tag(args.dataset, args.schedule)
+    path = config_path("scribblesup", args.dataset, args.schedule)
+    run = RunDir(piped(load_config(path)))
+    config = load_config(run.config, [f"data.holdout={args.holdout}"])
+    holdout = open_split(config.data, "holdout")
+    params = config.propagation_params()
+    cache = region_graph_cache(config).fill(holdout, args.workers, progress=False)
+    model, _, info = load_run(run.round(0).path, "last")
+    k, size = info.num_classes, config.data.input_size
+
+    network, previous = ConfusionMatrix(k), ConfusionMatrix(k)
+    for i in holdout.ids:
+        s = holdout.load(i)
+        network.update(s.label, predict_probabilities(model, s.image, size).argmax(0))
+        previous.update(s.label, read_label_png(run.round(0).pseudo / f"{i}.png"))
+    rows = [{"labels": "network argmax (round 0's network, no graph cut)", **scores(network, 1.0)},
+            {"labels": "round 0 pseudo labels (scribbles + pairwise)", **scores(previous, 1.0)}]
+    grid = [dict(level="superpixel", ignore_margin=m) for m in args.margins]
+    grid += [dict(level="pixel", pixel_weight=w, ignore_margin=m) for w in args.pixel_weights for m in args.margins]
+    for setting in grid:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            r = label_dataset(holdout, tmp, replace(params, **setting), cache=cache, model=model, input_size=size,
+                              workers=args.workers, progress=False)
+            seconds = time.perf_counter() - t0
+        label = ", ".join(f"{key} {v:g}" if isinstance(v, float) else f"{key} {v}" for key, v in setting.items())
+        rows.append({"labels": f"round 1: {label}", **setting, **scores(r.confusion, r.coverage), "seconds": seconds,
+                     **{f"iou_{n}": v for n, v in zip(info.class_names, r.confusion.iou)}})
+        print(rows[-1], flush=True)
+    full = [r for r in rows if r.get("ignore_margin") == 0]
+    best = max(full, key=lambda r: r["miou"])
+    write_table(f"tune_label_inference_{t}", f"Label inference of rounds >= 1 on {args.holdout} held-out training "
+                f"groups, {args.dataset} ({t})", rows,
+                [("labels", "labels", ""), ("mIoU", "miou", ".4f"), ("labelled-pixel accuracy", "labelled_accuracy",
+                 ".4f"), ("labelled share", "coverage", ".3f"), ("seconds", "seconds", ".0f")]
+                + [(n, f"iou_{n}", ".3f") for n in info.class_names],
+                notes=[f"{len(holdout.ids)} training images of the `data.holdout: {args.holdout}` groups, scored "
+                       f"against their ground truth (an unlabelled pixel counts as wrong in the mIoU). Round 0 and its "
+                       f"network: `{run.path}`; lambda {params.network_weight:g} (the config's). Best without a "
+                       f"margin: {best['labels']} ({best['miou']:.4f})."])
+    (RESULTS / f"tune_label_inference_{t}.json").write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
