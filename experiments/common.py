@@ -24,7 +24,7 @@ from scribblesup.config import Config, load_config
 from scribblesup.datasets import open_split
 from scribblesup.inference import evaluate_run
 from scribblesup.io import atomic_path
-from scribblesup.pipeline import run_pipeline
+from scribblesup.pipeline import run_pipeline, share_round_zero
 from scribblesup.runs import RunDir, load_run, write_json
 from scribblesup.train import train
 
@@ -59,8 +59,13 @@ def trained(config: Config) -> Path:
     return run.path
 
 
-def piped(config: Config) -> Path:
-    """The run folder of a pipeline config, run or resumed (finished steps are skipped)."""
+def piped(config: Config, share_from=()) -> Path:
+    """The run folder of a pipeline config, run or resumed (finished steps are skipped). A new run first takes its
+    round 0 from the first run folder of ``share_from`` whose config differs only in what rounds >= 1 use."""
+    for source in share_from:
+        if share_round_zero(source, config):
+            print(f"{config.name}: round 0 shared with {source}", flush=True)
+            break
     return run_pipeline(config, resume=True)
 
 

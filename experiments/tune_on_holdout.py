@@ -9,7 +9,8 @@ Each ``--variant NAME RECIPE [KEY=VALUE ...]`` is the config ``<RECIPE>_<data>_<
 ``data.holdout=N`` (N groups of the training split held out: ACDC whole patients, CamVid images) and
 ``data.val_split=holdout``, run as ``runs/<config stem>_holdout<N>_<NAME>``: it trains on the rest of the training
 split and is scored on the held-out groups' ground truth, never on the split whose score is reported. Recipes named
-``scribblesup*`` run the pipeline (the final round is scored); the others train once. Finished runs are reused, so
+``scribblesup*`` run the pipeline (the final round is scored; round 0 is taken from an earlier variant's run when
+only later rounds differ, :func:`scribblesup.pipeline.share_round_zero`); the others train once. Finished runs are reused, so
 adding a variant reruns nothing. Writes experiments/results/holdout_<data>_<schedule>.md and .csv (all variants
 ever run with that holdout, so the table grows across calls).
 """
@@ -30,10 +31,11 @@ def holdout_config(dataset: str, schedule: str, holdout: int, name: str, recipe:
                               f"name={path.stem}_holdout{holdout}_{name}"])
 
 
-def scored_run(recipe: str, config: Config) -> RunDir:
-    """The run folder whose last checkpoint is scored (a pipeline's final round), run or resumed first."""
+def scored_run(recipe: str, config: Config, share_from=()) -> RunDir:
+    """The run folder whose last checkpoint is scored (a pipeline's final round), run or resumed first; a pipeline
+    takes round 0 from a run of ``share_from`` when only later rounds differ."""
     if recipe.startswith("scribblesup"):
-        return RunDir(piped(config)).round(config.pipeline.rounds)
+        return RunDir(piped(config, share_from)).round(config.pipeline.rounds)
     return RunDir(trained(config))
 
 
@@ -51,7 +53,7 @@ def main():
     done = json.loads(table.read_text()) if table.is_file() else {}
     for name, recipe, *overrides in args.variant:
         config = holdout_config(args.dataset, args.schedule, args.holdout, name, recipe, overrides)
-        run = scored_run(recipe, config)
+        run = scored_run(recipe, config, [r["run"] for r in done.values() if r["recipe"].startswith("scribblesup")])
         ev = evaluation(run.path, split="holdout")
         top = RunDir(config.run_dir())
         done[config.name] = {"variant": name, "recipe": recipe, "overrides": " ".join(overrides) or "-",

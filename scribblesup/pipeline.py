@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
 import torch
 
 from . import distributed
-from .config import Config
+from .config import Config, config_differences, load_config
 from .datasets import open_split
 from .inference import pick_device
 from .labelling import LabellingResult, RegionGraphCache, label_dataset
@@ -44,6 +46,33 @@ def cache_folder(config: Config) -> Path:
 def region_graph_cache(config: Config) -> RegionGraphCache:
     """The region-graph cache of a config's dataset and superpixel setting."""
     return RegionGraphCache(cache_folder(config), config.propagation_params())
+
+
+# what only rounds >= 1 use: two configs that differ in nothing else have the same round 0 (labels and network)
+ROUNDS_ONLY = ("name", "output.root", "propagation.network_weight", "propagation.level", "propagation.pixel_weight",
+               "propagation.ignore_margin", "propagation.edge_weight", "pipeline.rounds", "pipeline.init",
+               "pipeline.finetune_steps", "pipeline.finetune_lr", "pipeline.workers", "pipeline.engine",
+               "pipeline.ray_address", "pipeline.cache_dir", "pipeline.edge_steps", "pipeline.relabel",
+               "train.eval_every", "train.checkpoint_every", "train.log_every", "train.device")
+
+
+def share_round_zero(source, config: Config) -> bool:
+    """Start ``config``'s run folder with the finished round 0 of the run at ``source`` (hard links), when the two
+    configs differ only in what rounds >= 1 use (:data:`ROUNDS_ONLY`); True when round 0 is shared.
+
+    Variants of a recipe that change only the later rounds (label-inference options, the same-steps control) then
+    train round 0 once. A run folder that already has a round 0, or a source whose round 0 is unfinished, is left
+    alone. Run folders write by atomic rename, so the links are never written through.
+    """
+    src, dst = RunDir(source), RunDir(config.run_dir())
+    if dst.round(0).path.exists() or not src.config.is_file() or not src.round(0).labels_json.is_file():
+        return False
+    if not src.round(0).evaluation(config.data.val_split, "last").is_file():
+        return False
+    if any(k not in ROUNDS_ONLY for k in config_differences(load_config(src.config), config)):
+        return False
+    shutil.copytree(src.round(0).path, dst.round(0).path, copy_function=os.link)
+    return True
 
 
 def round_config(config: Config, run: RunDir, k: int) -> Config:

@@ -12,7 +12,7 @@ from scribblesup.config import load_config
 from scribblesup.datasets import open_dataset
 from scribblesup.figures import plot_rounds, pseudo_labels_of, qualitative_grid
 from scribblesup.io import read_label_png
-from scribblesup.pipeline import cache_folder, run_pipeline
+from scribblesup.pipeline import cache_folder, run_pipeline, share_round_zero
 from scribblesup.superpixels import build_region_graph, compute_superpixels, load_region_graph, save_region_graph
 
 N_TRAIN = 6
@@ -129,7 +129,11 @@ def test_scratch_rounds_do_not_start_from_the_previous_network(finished_run, acd
 
 def test_same_steps_control_trains_every_round_on_round_zero_labels(finished_run, acdc_root):
     reference, tmp = finished_run
-    run_dir = run_pipeline(pipeline_config(acdc_root, tmp, "control", "pipeline.relabel=false"), progress=False)
+    config = pipeline_config(acdc_root, tmp, "control", "pipeline.relabel=false")
+    assert share_round_zero(reference, config)  # only rounds >= 1 differ: round 0 is the reference's, linked
+    assert (tmp / "control" / "round0" / "last.pt").samefile(reference / "round0" / "last.pt")
+    assert not share_round_zero(reference, config)  # a run folder with a round 0 is left alone
+    run_dir = run_pipeline(config, progress=False)
     rows = rounds_csv(run_dir)
     assert [r["pseudo_miou"] for r in rows] == [rounds_csv(reference)[0]["pseudo_miou"]] * 3
     assert not (run_dir / "round1" / "pseudo").exists()  # no label inference after round 0
@@ -137,9 +141,16 @@ def test_same_steps_control_trains_every_round_on_round_zero_labels(finished_run
     for k in (1, 2):
         cfg = load_config(run_dir / f"round{k}" / "config.yaml")
         assert cfg.data.pseudo_dir == str(run_dir / "round0" / "pseudo") and cfg.train.steps == 3
-    # round 0 is the main run's (same seed); the later rounds train on other labels
-    assert all(torch.equal(a, b) for a, b in zip(final_weights(reference, 0).values(), final_weights(run_dir, 0).values()))
     assert not all(torch.equal(final_weights(reference)[k], final_weights(run_dir)[k]) for k in final_weights(run_dir))
+
+
+def test_round_zero_is_shared_only_when_nothing_it_uses_differs(finished_run, acdc_root):
+    reference, tmp = finished_run
+    assert not share_round_zero(reference, pipeline_config(acdc_root, tmp, "other_loss", "train.crf_loss.weight=0.1"))
+    assert not share_round_zero(reference, pipeline_config(acdc_root, tmp, "other_seed", "train.seed=1"))
+    assert not (tmp / "other_loss").exists() and not (tmp / "other_seed").exists()
+    assert share_round_zero(reference, pipeline_config(acdc_root, tmp, "pixel", "propagation.level=pixel",
+                                                       "propagation.ignore_margin=0.1", "pipeline.rounds=1"))
 
 
 def test_region_graph_cache_round_trip(acdc_root, tmp_path):
