@@ -20,17 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 from pathlib import Path
 
 from common import add_dataset_args, config_path, load_config, piped, tag, write_table
-from scribblesup.runs import RunDir, read_csv
-
-
-def link_tree(src: Path, dst: Path) -> None:
-    """Hard-link copy of ``src`` into ``dst`` (run folders write files by atomic rename, so links stay intact)."""
-    if not dst.exists():
-        shutil.copytree(src, dst, copy_function=os.link)
+from scribblesup.runs import RunDir, link_tree, read_csv
 
 
 def seed_run(main_dir: Path, run_dir: Path, labels_of: dict[int, int]) -> None:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from .config import Config, config_differences, load_config
 from .datasets import open_split
 from .inference import pick_device
 from .labelling import LabellingResult, RegionGraphCache, label_dataset
-from .runs import RunDir, load_run, open_run_dir, run_lock, write_json, write_rounds_csv
+from .runs import RunDir, link_tree, load_run, open_run_dir, run_lock, write_json, write_rounds_csv
 from .train import train
 
 
@@ -71,7 +69,7 @@ def share_round_zero(source, config: Config) -> bool:
         return False
     if any(k not in ROUNDS_ONLY for k in config_differences(load_config(src.config), config)):
         return False
-    shutil.copytree(src.round(0).path, dst.round(0).path, copy_function=os.link)
+    link_tree(src.round(0).path, dst.round(0).path)
     return True
 
 

@@ -26,6 +26,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -266,6 +267,13 @@ def train_seconds(run: RunDir) -> float:
             total += last
         last = s
     return total + last
+
+
+def link_tree(src, dst) -> None:
+    """Hard-link copy of the folder ``src`` into ``dst`` unless ``dst`` exists (run folders write files by atomic
+    rename, so a linked file is never written through)."""
+    if not Path(dst).exists():
+        shutil.copytree(src, dst, copy_function=os.link)
 
 
 def write_rounds_csv(run: RunDir, rounds: int, val_split: str = "val") -> list[dict]:
