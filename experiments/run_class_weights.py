@@ -34,11 +34,30 @@ def final_run(recipe: str, config, train: bool = True) -> RunDir:
     return RunDir(trained(config))
 
 
+def merged(t: str, per_run: list[dict]) -> list[dict]:
+    """``per_run`` plus the rows of the committed per-run CSV for runs this call did not score (other seeds or
+    recipes), so a call over some seeds never drops the others from the table."""
+    path = RESULTS / f"class_weights_{t}_runs.csv"
+    done = {(r["recipe"], r["weighting"], int(r["seed"])) for r in per_run}
+    old = []
+    if path.is_file():
+        with path.open(newline="") as f:
+            for r in csv.DictReader(f):
+                if (r["recipe"], r["weighting"], int(r["seed"])) not in done:
+                    old.append({k: (v if k in ("recipe", "weighting", "score_name", "run") else
+                                    int(v) if k == "seed" else float(v) if v != "" else None)
+                                for k, v in r.items()})
+    rows = old + per_run
+    order = {"unet_full": 0, "unet_pce": 1, "scribblesup": 2}
+    return sorted(rows, key=lambda r: (order.get(r["recipe"], 3), r["recipe"], r["weighting"] != "none", r["seed"]))
+
+
 def write_results(t: str, args, per_run: list[dict]) -> None:
     """The table (mean +- std over the seeds done so far, per recipe and weighting) and the per-run CSV."""
+    per_run = merged(t, per_run)
     names = [k[4:] for k in per_run[0] if k.startswith("iou_")]
     rows = []
-    for recipe in args.recipes:
+    for recipe in dict.fromkeys(r["recipe"] for r in per_run):
         for weighting in ("none", args.weighting):
             runs = [r for r in per_run if r["recipe"] == recipe and r["weighting"] == weighting]
             if not runs:

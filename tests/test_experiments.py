@@ -37,3 +37,29 @@ def test_versus_says_when_a_gap_exceeds_two_standard_deviations():
     assert versus([0.80, 0.81, 0.82], [0.70, 0.71, 0.72]) == "+0.1000 (> 2 sd = 0.0200)"
     assert versus([0.80, 0.81, 0.82], [0.79, 0.80, 0.81]) == "+0.0100 (<= 2 sd = 0.0200)"
     assert versus([0.80, 0.81, 0.82], [0.85, 0.86, 0.87]).startswith("-0.0500 (> 2 sd")
+
+
+def test_class_weights_table_keeps_the_seeds_a_call_did_not_score(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCRIBBLESUP_RESULTS", str(tmp_path))
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import run_class_weights
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    monkeypatch.setattr(run_class_weights, "RESULTS", tmp_path)
+
+    def row(recipe, weighting, seed, score):
+        return {"recipe": recipe, "weighting": weighting, "seed": seed, "score": score, "score_name": "mIoU",
+                "miou": score, "iou_A": score, "iou_B": None, "run": f"runs/{recipe}_{seed}"}
+
+    class Args:
+        dataset, weighting = "camvid", "median_frequency"
+
+    run_class_weights.write_results("t", Args, [row("scribblesup", "none", 0, 0.4), row("unet_full", "none", 0, 0.5)])
+    # a later call over seed 1 only: seed 0's rows stay, seed 1's join them, a rescored seed 0 would replace its row
+    run_class_weights.write_results("t", Args, [row("scribblesup", "none", 1, 0.6)])
+    lines = (tmp_path / "class_weights_t_runs.csv").read_text().splitlines()
+    assert [line.split(",")[:3] for line in lines[1:]] == [["unet_full", "none", "0"], ["scribblesup", "none", "0"],
+                                                            ["scribblesup", "none", "1"]]
+    md = (tmp_path / "class_weights_t.md").read_text()
+    assert "| scribblesup | none | 0 1 | 0.5000 +- 0.1414 |" in md
