@@ -1,5 +1,5 @@
 """Choose the label inference of rounds >= 1 (superpixel or pixel level, the pixel-level Potts weight, the margin
-under which pixels stay unlabelled) on a holdout subset of the training patients / images.
+under which pixels stay unlabelled, the confidence under which the network abstains) on a holdout subset of the training patients / images.
 
     python experiments/tune_label_inference.py --dataset acdc --holdout 8
     python experiments/tune_label_inference.py --dataset camvid --holdout 40
@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--holdout", type=int, required=True, help="groups of the training split to score on")
     ap.add_argument("--pixel-weights", type=float, nargs="+", default=[0.3, 1.0, 3.0])
     ap.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.2, 0.5])
+    ap.add_argument("--confidences", type=float, nargs="*", default=[0.5, 0.7, 0.9],
+                    help="superpixel level: network_confidence thresholds (the network abstains below them)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     t = tag(args.dataset, args.schedule)
@@ -67,6 +69,7 @@ def main():
     rows = [{"labels": "network argmax (round 0's network, no graph cut)", **scores(network, 1.0)},
             {"labels": "round 0 pseudo labels (scribbles + pairwise)", **scores(previous, 1.0)}]
     grid = [dict(level="superpixel", ignore_margin=m) for m in args.margins]
+    grid += [dict(level="superpixel", network_confidence=c) for c in args.confidences]
     grid += [dict(level="pixel", pixel_weight=w, ignore_margin=m) for w in args.pixel_weights for m in args.margins]
     for setting in grid:
         with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +81,7 @@ def main():
         rows.append({"labels": f"round 1: {label}", **setting, **scores(r.confusion, r.coverage), "seconds": seconds,
                      **{f"iou_{n}": v for n, v in zip(info.class_names, r.confusion.iou)}})
         print(rows[-1], flush=True)
-    full = [r for r in rows if r.get("ignore_margin") == 0]
+    full = [r for r in rows if "level" in r and r.get("ignore_margin", 0) == 0]
     best = max(full, key=lambda r: r["miou"])
     write_table(f"tune_label_inference_{t}", f"Label inference of rounds >= 1 on {args.holdout} held-out training "
                 f"groups, {args.dataset} ({t})", rows,

@@ -144,6 +144,22 @@ def network_unary(superpixels: np.ndarray, probabilities: np.ndarray, eps: float
     return np.stack([np.bincount(flat, nll[k], n) for k in range(nll.shape[0])], axis=1) / size[:, None]
 
 
+def region_confidence(superpixels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """The network's confidence per region: the mean over its pixels of the top class probability.
+
+    Examples
+    --------
+    >>> sp = np.array([[0, 0, 1, 1]])
+    >>> p = np.array([[[0.9, 0.7, 0.5, 0.5]], [[0.1, 0.3, 0.5, 0.5]]])
+    >>> region_confidence(sp, p).round(2).tolist()
+    [0.8, 0.5]
+    """
+    flat = superpixels.ravel()
+    n = int(flat.max()) + 1
+    top = np.asarray(probabilities).reshape(len(probabilities), -1).max(axis=0)
+    return np.bincount(flat, top, n) / np.bincount(flat, minlength=n)
+
+
 def pairwise_weights(
     graph: RegionGraph,
     weight: float = 1.0,

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .conventions import UNLABELLED, as_float_image
-from .energy import Energy, network_unary, pairwise_weights, scribble_counts, scribble_unary
+from .energy import Energy, network_unary, pairwise_weights, region_confidence, scribble_counts, scribble_unary
 from .graphcut import ExpansionResult, alpha_expansion
 from .validation import check_fields
 from .superpixels import SUPERPIXEL_METHODS, RegionGraph, boundary_means, build_region_graph, compute_superpixels
@@ -63,6 +63,9 @@ class PropagationParams:
     ignore_margin: float = field(default=0.0, metadata=dict(
         min=0, max=1, help="with a network unary: leave unscribbled pixels whose top-two probability margin "
                            "(among the scribbled classes) is below this unlabelled (255); 0: off"))
+    network_confidence: float = field(default=0.0, metadata=dict(
+        min=0, max=1, help="superpixel level, with a network unary: superpixels whose mean top probability is "
+                           "below this get no network unary (scribbles and the pairwise term decide); 0: off"))
 
     def __post_init__(self):
         check_fields(self)
@@ -190,7 +193,10 @@ def build_energy(
     """Assemble the ScribbleSup energy for one image's region graph (``edges``: an (H, W) edge probability map)."""
     unary = scribble_unary(graph.labels, scribble, num_classes)
     if probabilities is not None and params.network_weight > 0:
-        unary = unary + params.network_weight * network_unary(graph.labels, probabilities)
+        net = network_unary(graph.labels, probabilities)
+        if params.network_confidence > 0:  # the network abstains where it is unsure (a confirmation-bias guard)
+            net = net * (region_confidence(graph.labels, probabilities) >= params.network_confidence)[:, None]
+        unary = unary + params.network_weight * net
     if params.pairwise_weight > 0:
         strength = None
         if edges is not None and params.edge_weight > 0:

@@ -1,6 +1,8 @@
 """Label-inference options beyond the 2016 paper: pixel-level rounds, pseudo labels that leave uncertain pixels
 open, and class areas tracked round over round (known answers on tiny images; the bundled demo data)."""
 
+from dataclasses import replace
+
 import numpy as np
 
 from scribblesup.propagation import PropagationParams, low_margin, propagate_scribbles
@@ -88,3 +90,24 @@ def test_shrinking_classes_are_flagged(tmp_path):
         run.round(k).labels_json.write_text(json.dumps({"class_pixels": areas}))
     lines = shrinking_classes(run, 1, ["Sky", "Car", "Pole"])
     assert len(lines) == 1 and "class Car shrank from 480 to 370" in lines[0] and "-23%" in lines[0]
+
+
+def test_an_unsure_network_abstains_below_the_confidence_threshold():
+    """Regions A | C | B: C looks like A, the scribbles name A (class 0) and B (class 1); the network leans to 1 in C
+    with confidence 0.6. It decides C while it may speak; below a 0.7 threshold its unary is dropped in C and the
+    pairwise term hands C to A."""
+    img = np.full((12, 18), 0.2)
+    img[:, 12:] = 0.9
+    superpixels = np.repeat(np.array([0] * 6 + [1] * 6 + [2] * 6)[None], 12, axis=0)
+    scr = np.full((12, 18), 255, np.uint8)
+    scr[6, 2], scr[6, 15] = 0, 1
+    p = np.empty((2, 12, 18))
+    p[0] = np.select([superpixels == 0, superpixels == 1], [0.9, 0.4], 0.1)
+    p[1] = 1 - p[0]
+    params = PropagationParams(network_weight=5.0, use_boundary_length=False)
+    speaks = propagate_scribbles(img, scr, 2, params, p, superpixels=superpixels)
+    abstains = propagate_scribbles(img, scr, 2, replace(params, network_confidence=0.7), p, superpixels=superpixels)
+    assert speaks.region_labels.tolist() == [0, 1, 1] and abstains.region_labels.tolist() == [0, 0, 1]
+    # only C's network unary is dropped: A and B (confidence 0.9) keep theirs (their scribbled costs are inf)
+    assert np.allclose(speaks.energy.unary[1] - abstains.energy.unary[1], 5 * -np.log([0.4, 0.6]))
+    assert np.array_equal(speaks.energy.unary[[0, 2]], abstains.energy.unary[[0, 2]])
