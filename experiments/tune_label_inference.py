@@ -1,5 +1,6 @@
-"""Choose the label inference of rounds >= 1 (superpixel or pixel level, the pixel-level Potts weight, the margin
-under which pixels stay unlabelled, the confidence under which the network abstains) on a holdout subset of the training patients / images.
+"""Choose the label inference of rounds >= 1 (superpixel, pixel or refine level, the Potts weight, the refine level's
+prior weight, the margin under which pixels stay unlabelled, the confidence under which the network abstains) on a
+holdout subset of the training patients / images.
 
     python experiments/tune_label_inference.py --dataset acdc --holdout 8
     python experiments/tune_label_inference.py --dataset camvid --holdout 40
@@ -49,6 +50,8 @@ def main():
     ap.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.2, 0.5])
     ap.add_argument("--confidences", type=float, nargs="*", default=[0.5, 0.7, 0.9],
                     help="superpixel level: network_confidence thresholds (the network abstains below them)")
+    ap.add_argument("--refine-weights", type=float, nargs="*", default=[0.3, 1.0, 3.0],
+                    help="refine level, with each of the --pixel-weights >= 1: refine_weight values")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     t = tag(args.dataset, args.schedule)
@@ -71,6 +74,8 @@ def main():
     grid = [dict(level="superpixel", ignore_margin=m) for m in args.margins]
     grid += [dict(level="superpixel", network_confidence=c) for c in args.confidences]
     grid += [dict(level="pixel", pixel_weight=w, ignore_margin=m) for w in args.pixel_weights for m in args.margins]
+    grid += [dict(level="refine", pixel_weight=w, refine_weight=r) for w in args.pixel_weights if w >= 1
+             for r in args.refine_weights]
     for setting in grid:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()

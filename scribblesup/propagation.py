@@ -55,11 +55,14 @@ class PropagationParams:
     edge_weight: float = field(default=0.0, metadata=dict(
         min=0, help="weight of an edge map along superpixel boundaries in the pairwise term (0: unused)"))
     level: str = field(default="superpixel", metadata=dict(
-        choices=("superpixel", "pixel"),
+        choices=("superpixel", "pixel", "refine"),
         help="with a network unary (rounds >= 1): label superpixels, or pixels (grid graph cut, not capped by the "
-             "superpixels)"))
+             "superpixels), or refine: the superpixel labels, then a pixel cut that leaves them where the network "
+             "and the image edges pay more than refine_weight"))
     pixel_weight: float = field(default=1.0, metadata=dict(
-        gt=0, help="pixel level: weight of the contrast-sensitive Potts term against -log P"))
+        gt=0, help="pixel and refine levels: weight of the contrast-sensitive Potts term against -log P"))
+    refine_weight: float = field(default=1.0, metadata=dict(
+        min=0, help="refine level: the cost per pixel of leaving its superpixel-level label"))
     ignore_margin: float = field(default=0.0, metadata=dict(
         min=0, max=1, help="with a network unary: leave unscribbled pixels whose top-two probability margin "
                            "(among the scribbled classes) is below this unlabelled (255); 0: off"))
@@ -277,9 +280,11 @@ def propagate_scribbles(
         region_labels = np.where(touched, region_labels, UNLABELLED)
     dense = region_labels[graph.labels].astype(np.uint8)
     labelled = scribble != UNLABELLED
-    if probabilities is not None and params.level == "pixel":
+    if probabilities is not None and params.level in ("pixel", "refine"):
         t4 = time.perf_counter()
-        dense = pixel_labels(img, scribble, num_classes, probabilities, params.pixel_weight)
+        prior = dense if params.level == "refine" else None
+        dense = pixel_labels(img, scribble, num_classes, probabilities, params.pixel_weight, prior,
+                             params.refine_weight)
         timings["pixels"] = time.perf_counter() - t4
     if probabilities is not None and params.ignore_margin > 0:
         dense = np.where(low_margin(scribble, num_classes, probabilities, params.ignore_margin), UNLABELLED, dense)
@@ -296,12 +301,14 @@ def allowed_classes(scribble: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def pixel_labels(image: np.ndarray, scribble: np.ndarray, num_classes: int, probabilities: np.ndarray,
-                 weight: float = 1.0) -> np.ndarray:
+                 weight: float = 1.0, prior: np.ndarray | None = None, prior_weight: float = 0.0) -> np.ndarray:
     """Pixel-level ScribbleSup labelling: a grid graph cut with the network unary ``-log P``, the scribbles as hard
     constraints (a scribbled pixel keeps its class; others may take only the image's scribbled classes) and a
     contrast-sensitive Potts term of strength ``weight`` (:func:`scribblesup.graphcut.grid_mrf`).
 
-    Not capped by the superpixels: a boundary that crosses a superpixel is followed.
+    Not capped by the superpixels: a boundary that crosses a superpixel is followed. With ``prior`` (an (H, W) label
+    map, e.g. the superpixel-level labels; 255 = none) every other class costs ``prior_weight`` more per pixel, so
+    the cut moves the prior's boundaries only where the network and the image edges outweigh that.
 
     Examples
     --------
@@ -319,6 +326,9 @@ def pixel_labels(image: np.ndarray, scribble: np.ndarray, num_classes: int, prob
     pinned = np.full(unary.shape, np.inf)
     pinned[scribble[rows, cols], rows, cols] = 0.0
     unary[:, rows, cols] = pinned[:, rows, cols]
+    if prior is not None and prior_weight > 0:
+        leave = np.arange(num_classes)[:, None, None] != prior[None]
+        unary += prior_weight * (leave & (prior != UNLABELLED)[None])
     return grid_mrf(as_float_image(image), unary, weight=weight).astype(np.uint8)
 
 

@@ -111,3 +111,16 @@ def test_an_unsure_network_abstains_below_the_confidence_threshold():
     # only C's network unary is dropped: A and B (confidence 0.9) keep theirs (their scribbled costs are inf)
     assert np.allclose(speaks.energy.unary[1] - abstains.energy.unary[1], 5 * -np.log([0.4, 0.6]))
     assert np.array_equal(speaks.energy.unary[[0, 2]], abstains.energy.unary[[0, 2]])
+
+
+def test_refine_moves_a_straddling_superpixel_boundary_only_as_far_as_the_prior_allows():
+    """The refine level starts from the superpixel labels (the straddling block 8..11 one class: 2 columns wrong) and
+    lets the pixel cut follow the network and the image edge; a prior far stronger than -log P keeps them."""
+    img, superpixels, p, scr = straddling_case()
+    truth = np.where(np.arange(20) < 10, 0, 1)
+    params = PropagationParams(network_weight=1.0, level="refine", refine_weight=0.5)
+    region = propagate_scribbles(img, scr, 2, replace(params, level="superpixel"), p, superpixels=superpixels).labels
+    refined = propagate_scribbles(img, scr, 2, params, p, superpixels=superpixels).labels
+    kept = propagate_scribbles(img, scr, 2, replace(params, refine_weight=10.0), p, superpixels=superpixels).labels
+    assert (region != truth).sum() == 2 * 12 and (refined == truth).all() and (kept == region).all()
+    # -log 0.1 - -log 0.9 = 2.2 per pixel for the network: a prior of 0.5 yields, one of 10 holds
