@@ -52,9 +52,10 @@ def main():
                     help="superpixel level: network_confidence thresholds (the network abstains below them)")
     ap.add_argument("--refine-weights", type=float, nargs="*", default=[0.3, 1.0, 3.0],
                     help="refine level, with each of the --pixel-weights >= 1: refine_weight values")
+    ap.add_argument("--suffix", default="", help="appended to the result files' name (a partial grid's own table)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    t = tag(args.dataset, args.schedule)
+    t = tag(args.dataset, args.schedule) + args.suffix
     path = config_path("scribblesup", args.dataset, args.schedule)
     run = RunDir(piped(load_config(path)))
     config = load_config(run.config, [f"data.holdout={args.holdout}"])
