@@ -40,13 +40,14 @@ def test_versus_says_when_a_gap_exceeds_two_standard_deviations():
 
 
 def test_class_weights_table_keeps_the_seeds_a_call_did_not_score(tmp_path, monkeypatch):
-    monkeypatch.setenv("SCRIBBLESUP_RESULTS", str(tmp_path))
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
         import run_class_weights
     finally:
         sys.path.remove(str(ROOT / "experiments"))
+    # the scripts read their results folder at import, and another test may have imported `common` first
     monkeypatch.setattr(run_class_weights, "RESULTS", tmp_path)
+    monkeypatch.setattr(sys.modules["common"], "RESULTS", tmp_path)
 
     def row(recipe, weighting, seed, score):
         return {"recipe": recipe, "weighting": weighting, "seed": seed, "score": score, "score_name": "mIoU",
