@@ -21,7 +21,7 @@ import numpy as np
 
 from common import RESULTS, add_dataset_args, config_path, evaluation, mean_std, piped, seeded, tag, trained, write_table
 from scribblesup.io import atomic_path
-from scribblesup.runs import RunDir
+from scribblesup.runs import RunDir, read_csv
 
 
 def final_run(recipe: str, config, train: bool = True) -> RunDir:
@@ -37,17 +37,11 @@ def final_run(recipe: str, config, train: bool = True) -> RunDir:
 def merged(t: str, per_run: list[dict]) -> list[dict]:
     """``per_run`` plus the rows of the committed per-run CSV for runs this call did not score (other seeds or
     recipes), so a call over some seeds never drops the others from the table."""
-    path = RESULTS / f"class_weights_{t}_runs.csv"
-    done = {(r["recipe"], r["weighting"], int(r["seed"])) for r in per_run}
-    old = []
-    if path.is_file():
-        with path.open(newline="") as f:
-            for r in csv.DictReader(f):
-                if (r["recipe"], r["weighting"], int(r["seed"])) not in done:
-                    old.append({k: (v if k in ("recipe", "weighting", "score_name", "run") else
-                                    int(v) if k == "seed" else float(v) if v != "" else None)
-                                for k, v in r.items()})
-    rows = old + per_run
+    done = {(r["recipe"], r["weighting"], r["seed"]) for r in per_run}
+    text = ("recipe", "weighting", "score_name", "run")
+    old = [{k: v if k in text else int(v) if k == "seed" else float(v) if v else None for k, v in r.items()}
+           for r in read_csv(RESULTS / f"class_weights_{t}_runs.csv")]
+    rows = [r for r in old if (r["recipe"], r["weighting"], r["seed"]) not in done] + per_run
     order = {"unet_full": 0, "unet_pce": 1, "scribblesup": 2}
     return sorted(rows, key=lambda r: (order.get(r["recipe"], 3), r["recipe"], r["weighting"] != "none", r["seed"]))
 
