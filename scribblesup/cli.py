@@ -25,6 +25,8 @@ def add_propagation_options(p: argparse.ArgumentParser) -> None:
         helptext = f.metadata.get("help", "")
         if kind is bool:
             g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
+        elif typing.get_origin(kind) is list:
+            g.add_argument(flag, dest=f.name, type=typing.get_args(kind)[0], nargs="+", default=None, help=helptext)
         else:
             g.add_argument(flag, dest=f.name, type=kind, default=None, choices=f.metadata.get("choices"),
                            help=helptext)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .conventions import UNLABELLED, as_float_image
-from .energy import Energy, network_unary, pairwise_weights, region_confidence, scribble_counts, scribble_unary
+from .energy import Energy, class_bias_unary, network_unary, pairwise_weights, region_confidence, scribble_counts, scribble_unary
 from .graphcut import ExpansionResult, alpha_expansion
 from .validation import check_fields
 from .superpixels import SUPERPIXEL_METHODS, RegionGraph, boundary_means, build_region_graph, compute_superpixels
@@ -66,6 +66,9 @@ class PropagationParams:
     ignore_margin: float = field(default=0.0, metadata=dict(
         min=0, max=1, help="with a network unary: leave unscribbled pixels whose top-two probability margin "
                            "(among the scribbled classes) is below this unlabelled (255); 0: off"))
+    class_bias: list[float] | None = field(default=None, metadata=dict(
+        help="a cost per pixel of each class (K values, in units of one average superpixel; the lowest counts as 0) "
+             "added in every round: it counters the graph cut's shrinking bias toward a thin class; null: none"))
     network_confidence: float = field(default=0.0, metadata=dict(
         min=0, max=1, help="superpixel level, with a network unary: superpixels whose mean top probability is "
                            "below this get no network unary (scribbles and the pairwise term decide); 0: off"))
@@ -195,6 +198,10 @@ def build_energy(
 ) -> Energy:
     """Assemble the ScribbleSup energy for one image's region graph (``edges``: an (H, W) edge probability map)."""
     unary = scribble_unary(graph.labels, scribble, num_classes)
+    if params.class_bias is not None:
+        if len(params.class_bias) != num_classes:
+            raise ValueError(f"class_bias has {len(params.class_bias)} values for {num_classes} classes")
+        unary = unary + class_bias_unary(graph.labels, params.class_bias)
     if probabilities is not None and params.network_weight > 0:
         net = network_unary(graph.labels, probabilities)
         if params.network_confidence > 0:  # the network abstains where it is unsure (a confirmation-bias guard)

@@ -149,3 +149,14 @@ def test_tune_propagation_writes_a_snippet_that_configs_include(tmp_path, capsys
     assert main(["tune-propagation", "--dataset", "folder", "--root", str(bare), "--split", "all",
                  "-o", str(tmp_path / "t2.yaml")]) == 2
     assert "has dense labels" in capsys.readouterr().err and not (tmp_path / "t2.yaml").exists()
+
+
+def test_class_bias_option(pair, tmp_path, capsys):
+    img, scr = pair
+    out = tmp_path / "o.png"
+    args = ["propagate", str(img), str(scr), "-o", str(out), "--n-segments", "20", "--dataset", "acdc"]
+    _fails(args + ["--class-bias", "0", "0", "0.1"], capsys, "class_bias has 3 values for 4 classes")
+    assert not out.exists()
+    assert main(args + ["--class-bias", "0", "0", "0.1", "0"]) == 0
+    labels = read_label_png(out)
+    assert (labels[:, :16] == 0).all() and (labels[:, 16:] == 2).all()

@@ -4,6 +4,7 @@ open, and class areas tracked round over round (known answers on tiny images; th
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from scribblesup.propagation import PropagationParams, low_margin, propagate_scribbles
 
@@ -124,3 +125,31 @@ def test_refine_moves_a_straddling_superpixel_boundary_only_as_far_as_the_prior_
     kept = propagate_scribbles(img, scr, 2, replace(params, refine_weight=10.0), p, superpixels=superpixels).labels
     assert (region != truth).sum() == 2 * 12 and (refined == truth).all() and (kept == region).all()
     # -log 0.1 - -log 0.9 = 2.2 per pixel for the network: a prior of 0.5 yields, one of 10 holds
+
+
+def test_a_class_bias_hands_the_regions_a_cut_is_indifferent_about_to_the_cheaper_neighbour():
+    """Five equal blocks of one colour, scribbled 0 | . | 1 | . | 2: the cut costs the same wherever it runs, so the
+    unscribbled blocks are a tie. A cost on the middle class gives them to the outer classes; a cost on the outer
+    classes gives them to the middle one. Scribbled blocks keep their class whatever the bias."""
+    img = np.full((8, 20), 0.5)
+    superpixels = np.repeat((np.arange(20) // 4)[None], 8, axis=0)
+    scr = np.full((8, 20), 255, np.uint8)
+    scr[4, 1], scr[4, 9], scr[4, 17] = 0, 1, 2
+    params = PropagationParams(use_boundary_length=False)
+    thin = propagate_scribbles(img, scr, 3, replace(params, class_bias=[0, 0.1, 0]), superpixels=superpixels)
+    thick = propagate_scribbles(img, scr, 3, replace(params, class_bias=[0.1, 0, 0.1]), superpixels=superpixels)
+    assert thin.region_labels.tolist() == [0, 0, 1, 2, 2] and thick.region_labels.tolist() == [0, 1, 1, 1, 2]
+    # one unit is one average region: the middle class costs 0.1 per block, whatever the (equal) block size
+    assert np.allclose(thin.energy.unary[1], [np.log(3), np.log(3) + 0.1, np.log(3)])
+
+
+def test_a_small_class_bias_leaves_a_contrast_edge_where_it_is():
+    img = np.zeros((16, 16))
+    img[:, 8:] = 1
+    scr = np.full((16, 16), 255, np.uint8)
+    scr[8, 2], scr[8, 13] = 0, 1
+    for bias in ([0, 0.1], [0.1, 0]):
+        out = propagate_scribbles(img, scr, 2, PropagationParams(n_segments=16, class_bias=bias))
+        assert (out.labels[:, :8] == 0).all() and (out.labels[:, 8:] == 1).all()
+    with pytest.raises(ValueError, match="class_bias has 3 values for 2 classes"):
+        propagate_scribbles(img, scr, 2, PropagationParams(n_segments=16, class_bias=[0, 0, 0.1]))
