@@ -24,6 +24,7 @@ from .config import Config, config_differences, load_config
 from .datasets import open_split
 from .inference import pick_device
 from .labelling import LabellingResult, RegionGraphCache, label_dataset
+from .propagation import check_class_bias
 from .runs import RunDir, link_tree, load_run, open_run_dir, run_lock, write_json, write_rounds_csv
 from .train import train
 
@@ -166,6 +167,10 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
     # the splits open before anything is written (a missing split is an error at start)
     dataset = open_split(config.data, config.data.train_split, limit=config.data.limit)
     open_split(config.data, config.data.val_split)
+    try:
+        check_class_bias(config.propagation_params(), dataset.info.num_classes)
+    except ValueError as exc:
+        raise ValueError(f"propagation.{exc} of {config.data.dataset}") from None
     error = log = None
     if ctx.main:
         try:

@@ -188,6 +188,12 @@ def validate_scribble(scribble: np.ndarray, image_shape: tuple, num_classes: int
     return scribble.astype(np.uint8)
 
 
+def check_class_bias(params: PropagationParams, num_classes: int) -> None:
+    """``ValueError`` unless ``params.class_bias`` is off or has one value per class (checked before work starts)."""
+    if params.class_bias is not None and len(params.class_bias) != num_classes:
+        raise ValueError(f"class_bias has {len(params.class_bias)} values for {num_classes} classes")
+
+
 def build_energy(
     graph: RegionGraph,
     scribble: np.ndarray,
@@ -199,8 +205,7 @@ def build_energy(
     """Assemble the ScribbleSup energy for one image's region graph (``edges``: an (H, W) edge probability map)."""
     unary = scribble_unary(graph.labels, scribble, num_classes)
     if params.class_bias is not None:
-        if len(params.class_bias) != num_classes:
-            raise ValueError(f"class_bias has {len(params.class_bias)} values for {num_classes} classes")
+        check_class_bias(params, num_classes)
         unary = unary + class_bias_unary(graph.labels, params.class_bias)
     if probabilities is not None and params.network_weight > 0:
         net = network_unary(graph.labels, probabilities)

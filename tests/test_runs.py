@@ -179,3 +179,12 @@ def test_training_validates_on_a_holdout_of_its_training_images(tmp_path):
     result = json.loads((run / "eval_holdout_last.json").read_text())
     assert result["images"] == 1  # the held-out image; the other two trained
     assert "2 training images" in (run / "train.log").read_text()
+
+
+def test_a_class_bias_of_the_wrong_length_stops_the_pipeline_before_it_writes(tmp_path):
+    from scribblesup.pipeline import run_pipeline
+
+    config = demo_config(tmp_path, "bias", "propagation.class_bias=[0,0.1]")
+    with pytest.raises(ValueError, match="propagation.class_bias has 2 values for 4 classes"):
+        run_pipeline(config, progress=False)
+    assert not (tmp_path / "bias" / "config.yaml").exists() and not (tmp_path / "cache").exists()
