@@ -6,8 +6,9 @@
 
 Recipes are the `cpu` (or ``--schedule``) configs ``<recipe>_<data>_<schedule>.yaml``; the weighted variant adds
 ``train.class_weights=<--weighting>`` (default median_frequency), counted on what each run trains on (dense labels,
-scribbles, or each round's pseudo labels). Seed 0 runs are the committed configs' runs (shared with the main
-table); other seeds are ``<name>_seed<s>``. Writes experiments/results/class_weights_<data>_<schedule>.md and .csv
+scribbles, or each round's pseudo labels). The variant the config already has is named by the config (seed 0: the
+committed configs' runs, shared with the main table), the other ``<stem>_<weighting>`` (``_none`` when the config
+weights); other seeds add ``_seed<s>``. Writes experiments/results/class_weights_<data>_<schedule>.md and .csv
 (mean +- std over seeds, per-class IoU means; the CSV has one row per run).
 """
 
@@ -20,15 +21,24 @@ import json
 import numpy as np
 
 from common import RESULTS, add_dataset_args, config_path, evaluation, mean_std, piped, seeded, tag, trained, write_table
+from scribblesup.config import config_differences, load_config
 from scribblesup.io import atomic_path
 from scribblesup.runs import RunDir, read_csv
 
 
-def final_run(recipe: str, config, train: bool = True) -> RunDir:
-    """The run whose last checkpoint is scored: trained or resumed first unless ``train`` is False."""
+def final_run(recipe: str, config, train: bool = True) -> RunDir | None:
+    """The run whose last checkpoint is scored: trained or resumed first unless ``train`` is False; then None when
+    the run is unfinished or its folder holds a run of another config (e.g. made before a config's default changed)."""
     if not train:
-        run = RunDir(config.run_dir())
-        return run.round(config.pipeline.rounds) if recipe == "scribblesup" else run
+        top = RunDir(config.run_dir())
+        run = top.round(config.pipeline.rounds) if recipe == "scribblesup" else top
+        if not run.evaluation(config.data.val_split, "last").is_file():
+            return None
+        changed = [k for k in config_differences(load_config(top.config), config) if k != "name"]
+        if changed:
+            print(f"{top.path}: made with another config ({', '.join(changed)}); not scored", flush=True)
+            return None
+        return run
     if recipe == "scribblesup":
         return RunDir(piped(config)).round(config.pipeline.rounds)
     return RunDir(trained(config))
@@ -94,12 +104,13 @@ def main():
     # call leaves a table of complete pairs behind and the next call resumes the unfinished run
     for recipe in args.recipes:
         for seed in args.seeds:
+            path = config_path(recipe, args.dataset, args.schedule)
+            default = str(load_config(path).train.class_weights)
             for weighting in ("none", args.weighting):
-                suffix = "" if weighting == "none" else f"_{weighting}"
-                config = seeded(config_path(recipe, args.dataset, args.schedule), seed,
-                                [f"train.class_weights={weighting}"], suffix)
+                suffix = "" if weighting == default else f"_{weighting}"
+                config = seeded(path, seed, [f"train.class_weights={weighting}"], suffix)
                 run = final_run(recipe, config, train=not args.table_only)
-                if args.table_only and not run.evaluation(config.data.val_split, "last").is_file():
+                if run is None:
                     continue
                 ev = evaluation(run.path)
                 per_run.append({"recipe": recipe, "weighting": weighting, "seed": seed, "score": ev["score"],

@@ -64,3 +64,24 @@ def test_class_weights_table_keeps_the_seeds_a_call_did_not_score(tmp_path, monk
                                                             ["scribblesup", "none", "1"]]
     md = (tmp_path / "class_weights_t.md").read_text()
     assert "| scribblesup | none | 0 1 | 0.5000 +- 0.1414 |" in md
+
+
+def test_class_weights_table_scores_no_run_made_with_another_config(tmp_path, capsys):
+    """A configs' default that changes (CamVid's class weights did) leaves run folders of the old config under the
+    names the new one would use: the table-only call must not score them as the new variant."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import run_class_weights
+        from common import evaluation
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    from scribblesup.train import train
+    from test_runs import demo_config
+
+    config = demo_config(tmp_path, "cw", "train.class_weights=none")
+    evaluation(train(config, progress=False))
+    assert run_class_weights.final_run("unet_full", config, train=False).path == config.run_dir()
+    weighted = demo_config(tmp_path, "cw", "train.class_weights=median_frequency")
+    assert run_class_weights.final_run("unet_full", weighted, train=False) is None
+    assert "made with another config (train.class_weights); not scored" in capsys.readouterr().out
+    assert run_class_weights.final_run("unet_full", demo_config(tmp_path, "unfinished"), train=False) is None
