@@ -101,7 +101,8 @@ def seed_rows(args, seed: int) -> tuple[list[dict], dict]:
         runs["ScribbleSup without pairwise"] = (piped(np_config), np_config)
     for recipe in args.recipes:
         config = seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix)
-        runs[recipe] = (piped(config, share_from=[runs["ScribbleSup"][0]]), config)
+        # round 0 from any earlier pipeline of this seed it matches (a recipe's same-steps control: the recipe's)
+        runs[recipe] = (piped(config, share_from=[d for d, _ in runs.values()]), config)
     trained_recipes = {}
     for recipe in args.train_recipes:
         config = seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix)
