@@ -82,7 +82,9 @@ def write_results(t: str, args, per_run: list[dict]) -> None:
                 notes=["Validation scores of the last checkpoint (ScribbleSup: of the last round); per-class "
                        "columns are IoU means over the seeds listed. Weights from what each run trains on "
                        "(`class_weights.json` in each run folder; for ScribbleSup each round's pseudo labels). "
-                       "Per-run values: the CSV ending in `_runs`."])
+                       "Per-run values: the CSV ending in `_runs`.",
+                       "Since 2026-11-26 median-frequency weights are the CamVid configs' default (they won for both "
+                       "recipes on every seed); the unweighted runs are the `_none` ones."])
     with atomic_path(RESULTS / f"class_weights_{t}_runs.csv") as tmp, tmp.open("w", newline="") as f:
         w = csv.DictWriter(f, list(per_run[0]))
         w.writeheader()
