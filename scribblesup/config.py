@@ -139,6 +139,9 @@ class PipelineConfig:
     init: str = _f("finetune", choices=("finetune", "scratch"))  # rounds 1..R from the previous network or anew
     finetune_steps: int | None = _f(None, min=1)  # steps of rounds 1..R when fine-tuning (default: train.steps)
     finetune_lr: float | None = _f(None, gt=0)  # their peak learning rate (default: train.lr)
+    # the gated CRF loss weight of rounds 1..R (default: train.crf_loss.weight, every round): e.g. 0 keeps the loss
+    # in round 0, where the superpixel labels are raggedest, and drops it once the network unary joins the labels
+    later_crf_loss_weight: float | None = _f(None, min=0)
     refine_pseudo: str | None = _f(None, choices=("densecrf", "mrf"))  # refine pseudo labels after each graph cut
     workers: int = _f(2, min=1)  # processes for superpixels and graph cuts (engine ray without an address: its CPUs)
     engine: str = _f("local", choices=("local", "ray"))  # label inference: a local process pool, or Ray tasks

@@ -51,7 +51,7 @@ def region_graph_cache(config: Config) -> RegionGraphCache:
 ROUNDS_ONLY = ("name", "output.root", "propagation.network_weight", "propagation.level", "propagation.pixel_weight",
                "propagation.ignore_margin", "propagation.network_confidence", "propagation.refine_weight",
                "propagation.edge_weight", "pipeline.rounds", "pipeline.init", "pipeline.finetune_steps",
-               "pipeline.finetune_lr", "pipeline.workers", "pipeline.engine",
+               "pipeline.finetune_lr", "pipeline.later_crf_loss_weight", "pipeline.workers", "pipeline.engine",
                "pipeline.ray_address", "pipeline.cache_dir", "pipeline.edge_steps", "pipeline.relabel",
                "train.eval_every", "train.checkpoint_every", "train.log_every", "train.device")
 
@@ -87,6 +87,8 @@ def round_config(config: Config, run: RunDir, k: int) -> Config:
         c.train.init_from = str(run.round(k - 1).last)
         c.train.steps = p.finetune_steps or config.train.steps
         c.train.lr = p.finetune_lr or config.train.lr
+    if k > 0 and p.later_crf_loss_weight is not None:
+        c.train.crf_loss.weight = p.later_crf_loss_weight
     return c
 
 

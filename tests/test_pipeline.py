@@ -151,6 +151,19 @@ def test_round_zero_is_shared_only_when_nothing_it_uses_differs(finished_run, ac
     assert not (tmp / "other_loss").exists() and not (tmp / "other_seed").exists()
     assert share_round_zero(reference, pipeline_config(acdc_root, tmp, "pixel", "propagation.level=pixel",
                                                        "propagation.ignore_margin=0.1", "pipeline.rounds=1"))
+    assert share_round_zero(reference, pipeline_config(acdc_root, tmp, "later", "pipeline.later_crf_loss_weight=0.1"))
+
+
+def test_a_later_crf_loss_weight_changes_rounds_one_on_only(acdc_root, tmp_path):
+    from scribblesup.pipeline import round_config
+    from scribblesup.runs import RunDir
+
+    config = pipeline_config(acdc_root, tmp_path, "r0crf", "train.crf_loss.weight=0.03",
+                             "pipeline.later_crf_loss_weight=0")
+    run = RunDir(config.run_dir())
+    assert [round_config(config, run, k).train.crf_loss.weight for k in (0, 1, 2)] == [0.03, 0, 0]
+    every = pipeline_config(acdc_root, tmp_path, "every", "train.crf_loss.weight=0.03")
+    assert [round_config(every, run, k).train.crf_loss.weight for k in (0, 1)] == [0.03, 0.03]
 
 
 def test_region_graph_cache_round_trip(acdc_root, tmp_path):
