@@ -29,7 +29,8 @@ region_graph_cache(c).fill(open_split(c.data, c.data.train_split), os.cpu_count(
 echo "cache filled in $(( $(date +%s) - t0 )) s"
 for seed in 0 1 2; do
   for w in none median_frequency; do
-    suffix=$([ $w = median_frequency ] || echo _$w)  # the configs weight by default: _none marks the unweighted runs$([ $seed = 0 ] || echo _seed$seed)
+    # the configs weight by default: _none marks the unweighted runs
+    suffix=$([ $w = median_frequency ] || echo _$w)$([ $seed = 0 ] || echo _seed$seed)
     scribblesup run --config $ss --set "${common[@]}" train.seed=$seed train.class_weights=$w pipeline.workers=2 \
       name=scribblesup_camvid_cpu$suffix > "$root/logs/ss$suffix.log" 2>&1 &
     scribblesup train --config $full --set "${common[@]}" train.seed=$seed train.class_weights=$w \
