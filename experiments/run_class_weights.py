@@ -105,9 +105,9 @@ def main():
     # recipe-major, then seed: every finished pair (with and without weights) rewrites the table, so a killed
     # call leaves a table of complete pairs behind and the next call resumes the unfinished run
     for recipe in args.recipes:
+        path = config_path(recipe, args.dataset, args.schedule)
+        default = str(load_config(path).train.class_weights)
         for seed in args.seeds:
-            path = config_path(recipe, args.dataset, args.schedule)
-            default = str(load_config(path).train.class_weights)
             for weighting in ("none", args.weighting):
                 suffix = "" if weighting == default else f"_{weighting}"
                 config = seeded(path, seed, [f"train.class_weights={weighting}"], suffix)
