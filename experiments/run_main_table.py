@@ -20,18 +20,25 @@ CamVid with the scribbles of the curve protocol (the pCE and ScribbleSup rows; f
 
     python experiments/run_main_table.py --dataset camvid --schedule cpu --scribbles curve
 
-Writes experiments/results/main_<data>_<schedule>.md and .csv (seed 0 alone), or main_<data>_<schedule>_seeds.md
-(mean +- std and the per-seed values) and _seeds_runs.csv (one row per run), and figures
-experiments/results/figures/rounds_<data>_<schedule>.png and qualitative_<data>_<schedule>.png.
+Writes experiments/results/main_<data>_<schedule>.md and .csv (seed 0 alone) and figures
+experiments/results/figures/rounds_<data>_<schedule>.png and qualitative_<data>_<schedule>.png; with ``--seeds``,
+main_<data>_<schedule>_seeds.md (mean +- std and the per-seed values) and _seeds_runs.csv (one row per run), both
+rewritten as each run finishes. The per-run CSV is the record across calls and machines: a call adds its runs to the
+rows already there, and a run whose rows are there and whose folder is not on this machine is not retrained, so a
+table over seeds can be built one seed (or one run) per session; ``--table-only`` rewrites the table from the CSV.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 
-from common import (FIGURES, add_dataset_args, config_path, evaluation, load_config, mean_std, piped, seeded, tag,
+from common import (FIGURES, RESULTS, add_dataset_args, config_path, evaluation, load_config, mean_std, piped, seeded, tag,
                     trained, write_table)
 from scribblesup.conventions import UNLABELLED
 from scribblesup.crf import refine
@@ -39,6 +46,7 @@ from scribblesup.datasets import open_split
 from scribblesup.figures import plot_rounds, pseudo_labels_of, qualitative_grid
 from scribblesup.inference import predict_probabilities
 from scribblesup.pipeline import region_graph_cache
+from scribblesup.io import atomic_path
 from scribblesup.runs import RunDir, load_run, read_csv, train_seconds
 
 REFINEMENTS = ("densecrf", "mrf")
@@ -82,73 +90,205 @@ def versus(reference, scores) -> str:
     return f"{gap:+.4f} ({'>' if abs(gap) > 2 * spread else '<='} 2 sd = {2 * spread:.4f})"
 
 
-def seed_rows(args, seed: int) -> tuple[list[dict], dict]:
-    """Every row of the table for one seed (the no-pairwise ablation and the figures: seed 0 only)."""
+def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows: None) -> tuple[list[dict], dict]:
+    """Every row of the table for one seed (the no-pairwise ablation and the figures: seed 0 only).
+
+    ``committed``: rows of earlier calls by (method, seed) (the seeds table's per-run CSV); a run whose rows are all
+    there and whose folder is not on this machine is not retrained (run folders stay local, the CSV is committed),
+    so a table over seeds can be built over several sessions. ``record`` gets each run's rows as soon as it is
+    scored (the seeds table is rewritten then).
+    """
+    committed = committed or {}
     # synthesised scribbles of another protocol: the scribble-supervised runs get it (and their own names)
     weak = [f"data.options.scribble_protocol={args.scribbles}"] if args.scribbles else []
     suffix = f"_{args.scribbles}" if args.scribbles else ""
     full_config = seeded(config_path("unet_full", args.dataset, args.schedule), seed)
     pce_config = seeded(config_path("unet_pce", args.dataset, args.schedule), seed, weak, suffix)
-    full_dir, pce_dir = trained(full_config), trained(pce_config)
     ss_path = config_path("scribblesup", args.dataset, args.schedule)
     ss_config = seeded(ss_path, seed, weak, suffix)
-    runs = {"ScribbleSup": (piped(ss_config), ss_config)}
+    # (row label, config, pipeline?, every round a row?) in the order they run: the reference points and the
+    # pipelines first, so a call cut short has the comparisons that matter most (the table orders rows by `rank`)
+    units = [("full supervision", full_config, False, False), ("ScribbleSup", ss_config, True, True)]
+    units += [(recipe, seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix), True, False)
+              for recipe in args.recipes]
+    units.append(("pCE (scribbles only)", pce_config, False, False))
+    units += [(recipe, seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix), False, False)
+              for recipe in args.train_recipes]
     if seed == 0:
         np_rounds = (args.nopairwise_rounds if args.nopairwise_rounds is not None
                      else (0 if args.schedule == "cpu" else ss_config.pipeline.rounds))
         np_config = load_config(ss_path, [*weak, f"name={ss_config.name}_nopairwise", "propagation.pairwise_weight=0",
                                           f"pipeline.rounds={np_rounds}"])
-        runs["ScribbleSup without pairwise"] = (piped(np_config), np_config)
-    for recipe in args.recipes:
-        config = seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix)
-        # round 0 from any earlier pipeline of this seed it matches (a recipe's same-steps control: the recipe's)
-        runs[recipe] = (piped(config, share_from=[d for d, _ in runs.values()]), config)
-    trained_recipes = {}
-    for recipe in args.train_recipes:
-        config = seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix)
-        trained_recipes[recipe] = (trained(config), config)
-    full = evaluation(full_dir)
-    rows = []
+        units.append(("ScribbleSup without pairwise", np_config, True, True))
 
-    def add(method, run_dir, pseudo=None, refined=True, steps=None):
-        r = {"method": method, "seed": seed, "run": str(run_dir), "pseudo_miou": pseudo, "steps": steps}
+    rows, runs, full_score, pce_dir = [], {}, None, None
+    for label, config, pipeline, every_round in units:
+        last = config.pipeline.rounds
+        methods = ([f"{label}, round {k}" for k in (range(last + 1) if every_round else [last])] if pipeline
+                   else [label])
+        final = RunDir(config.run_dir()).round(last) if pipeline else RunDir(config.run_dir())
+        digest = config_digest(config)
+        mine = reused_rows(committed, seed, methods, config, final)
+        if mine is None:
+            if pipeline:
+                # round 0 from any earlier pipeline of this seed it matches (a recipe's same-steps control: the
+                # recipe's)
+                run_dir = piped(config, share_from=[d for d, _ in runs.values() if Path(d).is_dir()])
+                runs[label] = (run_dir, config)
+            else:
+                run_dir = trained(config)
+                if label == "pCE (scribbles only)":
+                    pce_dir = run_dir
+            mine = scored_rows(args, seed, label, config, run_dir, pipeline, every_round)
+            for r in mine:
+                r["config"] = digest
+        if label == "full supervision":
+            full_score = mine[0]["score"]
+        for r in mine:
+            r["pct_of_full"] = 100 * r["score"] / full_score
+        rows += mine
+        record(mine)
+    return sorted(rows, key=rank), {"full_score": full_score, "runs": runs, "pce_dir": pce_dir,
+                                     "ss_config": ss_config}
+
+
+def rank(row: dict) -> int:
+    """The table's row order: full supervision, pCE, other training recipes, ScribbleSup's rounds, its ablation, the
+    other pipeline recipes."""
+    m = row["method"]
+    if m == "full supervision":
+        return 0
+    if m.startswith("pCE"):
+        return 1
+    if ", round " not in m:
+        return 2
+    return 3 if m.startswith("ScribbleSup, ") else 4 if m.startswith("ScribbleSup without") else 5
+
+
+def reused_rows(committed: dict, seed: int, methods: list[str], config, final: RunDir) -> list[dict] | None:
+    """The committed rows of a run, when every one is there, made with this config, and the run is not finished on
+    this machine (a finished run folder is scored afresh); else None (the run is trained or resumed)."""
+    digest = config_digest(config)
+    if final.evaluation(config.data.val_split, "last").is_file():
+        return None
+    if not all(committed.get((m, seed), {}).get("config") == digest for m in methods):
+        return None
+    print(f"{config.name}: rows of an earlier call reused (no finished {final.path} here)", flush=True)
+    return [committed[(m, seed)] for m in methods]
+
+
+def config_digest(config) -> str:
+    """12 hex digits of the resolved config (its name aside): a committed row is reused only for the config that made
+    it, never for one whose defaults changed since."""
+    d = config.to_dict()
+    d.pop("name", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round: bool) -> list[dict]:
+    """The rows of one finished run: one per round of a pipeline (``every_round``) or its final round."""
+    refine_last = args.refine and not args.seeds_mode
+
+    def row(method, path, pseudo=None, refined=True, steps=None):
+        r = {"method": method, "seed": seed, "run": str(path), "pseudo_miou": pseudo, "steps": steps}
         for m in (None,) + (REFINEMENTS if refined else ()):
-            ev = evaluation(run_dir, m)
+            ev = evaluation(path, m)
             r[f"score{'_' + m if m else ''}"] = ev["score"]
             if m is None:
                 r["miou"] = ev["confusion"]["miou"]
                 r["hd95"] = ev.get("mean_hd95")
-        r["train_minutes"] = train_seconds(RunDir(run_dir)) / 60
-        r["pct_of_full"] = 100 * r["score"] / full["score"]
-        rows.append(r)
+        r["train_minutes"] = train_seconds(RunDir(path)) / 60
+        return r
 
-    add("full supervision", full_dir, steps=full_config.train.steps, refined=args.refine)
-    add("pCE (scribbles only)", pce_dir, steps=pce_config.train.steps, refined=args.refine)
-    for label, (run_dir, config) in trained_recipes.items():
-        add(label, run_dir, steps=config.train.steps, refined=args.refine)
-    for label, (run_dir, config) in runs.items():
-        steps0 = config.train.steps
-        ft = config.pipeline.finetune_steps or steps0
-        last = config.pipeline.rounds
-        for row in read_csv(RunDir(run_dir).rounds_csv):
-            k = int(row["round"])
-            if label in args.recipes and k != last:
-                continue  # extra recipes: the final round only
-            add(f"{label}, round {k}", RunDir(run_dir).round(k).path, float(row["pseudo_miou"]),
-                refined=(k == last and args.refine), steps=steps0 + k * ft if config.pipeline.init == "finetune" else steps0)
-    return rows, {"full": full, "pce_dir": pce_dir, "runs": runs, "ss_config": ss_config}
+    if not pipeline:
+        return [row(label, run_dir, refined=refine_last, steps=config.train.steps)]
+    steps0 = config.train.steps
+    ft = config.pipeline.finetune_steps or steps0
+    last = config.pipeline.rounds
+    out = []
+    for r in read_csv(RunDir(run_dir).rounds_csv):
+        k = int(r["round"])
+        if k != last and not every_round:
+            continue
+        out.append(row(f"{label}, round {k}", RunDir(run_dir).round(k).path, float(r["pseudo_miou"]),
+                       refined=(k == last and refine_last),
+                       steps=steps0 + k * ft if config.pipeline.init == "finetune" else steps0))
+    return out
+
+
+RUN_FIELDS = ["method", "seed", "steps", "pseudo_miou", "score", "score_densecrf", "score_mrf", "pct_of_full", "miou",
+              "hd95", "train_minutes", "run", "config"]
+
+
+def read_runs(path: Path) -> dict:
+    """The per-run rows of a seeds table's CSV by (method, seed)."""
+    text = ("method", "run", "config")
+    rows = [{k: v if k in text else int(float(v)) if k in ("seed", "steps") and v else float(v) if v else None
+             for k, v in r.items()}
+            for r in read_csv(path)]
+    return {(r["method"], r["seed"]): r for r in rows}
+
+
+def seeds_summary(per_run: dict, reference: str | None = None) -> list[dict]:
+    """One row per method over the seeds it has: mean +- std, the per-seed values and % of full supervision (of the
+    means); with ``reference``, the gap to that method and whether it exceeds two standard deviations."""
+    all_rows = sorted(per_run.values(), key=lambda r: r["seed"])
+    methods = list(dict.fromkeys(r["method"] for r in sorted(per_run.values(), key=rank)))
+    full = [r["score"] for r in all_rows if r["method"] == "full supervision"]
+    summary = []
+    for method in methods:
+        mine = [r for r in all_rows if r["method"] == method]
+        scores = [r["score"] for r in mine]
+        summary.append({"method": method, "seeds": " ".join(str(r["seed"]) for r in mine), "steps": mine[0]["steps"],
+                        "score": mean_std(scores), "pct_of_full": 100 * np.mean(scores) / np.mean(full) if full else None,
+                        "per_seed": " / ".join(f"{v:.4f}" for v in scores), "scores": scores,
+                        "train_minutes": float(np.mean([r["train_minutes"] for r in mine]))})
+    if reference:
+        ref = next((r for r in summary if r["method"] == reference), None)
+        if ref is None:
+            raise SystemExit(f"--reference {reference!r}: no such row ({', '.join(r['method'] for r in summary)})")
+        for r in summary:
+            r["vs_reference"] = versus(ref["scores"], r["scores"]) if r is not ref else "reference"
+    return summary
+
+
+def write_seeds_table(args, t: str, per_run: dict, score_name: str, width) -> None:
+    """main_<t>_seeds.md (mean +- std over the seeds each row has so far) and _seeds_runs.csv (one row per run)."""
+    summary = seeds_summary(per_run, args.reference)
+    ref_columns = [(f"{args.reference} minus this", "vs_reference", "")] if args.reference else []
+    note = (f"Same network (UNet width {width}) and input size for every row; `steps` = total training steps "
+            "(ScribbleSup: round 0 from scratch plus fine-tuning rounds); `training (min)`: mean over the seeds of a "
+            "run's own training time (a pipeline round: that round's training; a recipe's final round shares nothing "
+            "with the others). Rows are added as runs finish, over several calls if need be (run folders stay on "
+            "the machine that trained them; the per-run CSV is the record). The no-pairwise ablation runs with seed "
+            "0 only. The gap column: the reference's mean minus the row's, against two standard deviations of the "
+            "larger seed spread.")
+    write_table(f"main_{t}_seeds", f"Main table over seeds: {args.dataset} ({t}), validation {score_name}", summary,
+                [("method", "method", ""), ("seeds", "seeds", ""), ("steps", "steps", ""),
+                 (f"{score_name} (mean +- std)", "score", ""), ("% of full (of the means)", "pct_of_full", ".1f"),
+                 ("per seed", "per_seed", ""), *ref_columns, ("training (min)", "train_minutes", ".1f")],
+                notes=[note], csv_fields=["method", "seeds", "steps", "score", "pct_of_full", "per_seed",
+                                          "vs_reference", "train_minutes"])
+    rows = sorted(per_run.values(), key=lambda r: (r["seed"], rank(r)))  # stable: a rank's rows in run order
+    with atomic_path(RESULTS / f"main_{t}_seeds_runs.csv") as tmp, tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, RUN_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_args(ap)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
-                    help="training seeds; more than one adds main_<data>_<schedule>_seeds.md with mean +- std")
+    ap.add_argument("--seeds", type=int, nargs="+",
+                    help="training seeds: writes main_<data>_<schedule>_seeds.md (mean +- std), adding to the rows "
+                         "of earlier calls (without it: seed 0 and the single-seed main table)")
     ap.add_argument("--recipes", nargs="*", default=[],
                     help="more pipeline configs to compare (<recipe>_<data>_<schedule>.yaml; final round only)")
     ap.add_argument("--train-recipes", nargs="*", default=[],
                     help="more training configs to compare (<recipe>_<data>_<schedule>.yaml, e.g. unet_pce-gcrf)")
     ap.add_argument("--reference", help="with --seeds: the method (a row's name) every other row is compared with")
+    ap.add_argument("--table-only", action="store_true",
+                    help="with --seeds: rewrite the seeds table from its per-run CSV, training nothing")
     ap.add_argument("--nopairwise-rounds", type=int, help="rounds of the no-pairwise variant (default: cpu 0, else all)")
     ap.add_argument("--no-refine", dest="refine", action="store_false", help="skip the DenseCRF / MRF columns")
     ap.add_argument("--skip-figures", action="store_true")
@@ -156,13 +296,32 @@ def main():
                     help="CamVid: the scribble synthesis protocol of the scribble-supervised rows (runs and tables "
                          "named with it; default: the configs', medial_axis)")
     args = ap.parse_args()
+    args.seeds_mode = args.seeds is not None
     t = tag(args.dataset, args.schedule) + (f"_{args.scribbles}" if args.scribbles else "")
-    per_seed = {seed: seed_rows(args, seed) for seed in args.seeds}
-    rows, ctx = per_seed[args.seeds[0]]
-    full = ctx["full"]
-    score_name = full["score_name"]
-    ss_config = ctx["ss_config"]
+    ss_config = load_config(config_path("scribblesup", args.dataset, args.schedule))
+    score_name = "mean Dice" if args.dataset == "acdc" else "mIoU"
 
+    if args.seeds_mode:
+        runs_csv = RESULTS / f"main_{t}_seeds_runs.csv"
+        per_run = read_runs(runs_csv)
+        if args.table_only:
+            if not per_run:
+                raise SystemExit(f"--table-only: {runs_csv} holds no runs")
+            write_seeds_table(args, t, per_run, score_name, ss_config.model.width)
+            return
+        if not args.skip_figures:
+            args.skip_figures = True
+            print("--seeds: no figures (the single-seed call draws them)")
+
+        def record(rows):
+            per_run.update({(r["method"], r["seed"]): r for r in rows})
+            write_seeds_table(args, t, per_run, score_name, ss_config.model.width)
+
+        for seed in args.seeds:
+            seed_rows(args, seed, dict(per_run), record)
+        return
+
+    rows, ctx = seed_rows(args, 0)
     extra_columns = score_name != "mIoU"  # mean Dice (ACDC) also shows mIoU and HD95; CamVid's score is the mIoU
     columns = [("method", "method", ""), ("steps", "steps", ""), ("pseudo-label mIoU (train)", "pseudo_miou", ".4f"),
                (score_name, "score", ".4f"), ("+ DenseCRF", "score_densecrf", ".4f"), ("+ MRF", "score_mrf", ".4f"),
@@ -173,48 +332,14 @@ def main():
     note = (f"Same network (UNet width {ss_config.model.width}) and input size for every row; `steps` = total training "
             "steps (ScribbleSup: round 0 from scratch plus fine-tuning rounds). Runs found finished were not retrained. "
             "Pseudo-label times per round are in each run's rounds.csv.")
-    fields = ["method", "seed", "steps", "pseudo_miou", "score", "score_densecrf", "score_mrf", "pct_of_full", "miou",
-              "hd95", "train_minutes", "run"]
-    if args.seeds == [0]:
-        write_table(f"main_{t}", f"Main table: {args.dataset} ({t}), validation {score_name}", rows, columns,
-                    notes=[note], csv_fields=fields)
-    else:
-        all_rows = [r for seed in args.seeds for r in per_seed[seed][0]]
-        full_mean = np.mean([r["score"] for r in all_rows if r["method"] == "full supervision"])
-        summary = []
-        for method in dict.fromkeys(r["method"] for r in all_rows):
-            mine = [r for r in all_rows if r["method"] == method]
-            scores = [r["score"] for r in mine]
-            summary.append({"method": method, "seeds": len(mine), "steps": mine[0]["steps"],
-                            "score": mean_std(scores), "pct_of_full": 100 * np.mean(scores) / full_mean,
-                            "per_seed": " / ".join(f"{v:.4f}" for v in scores), "scores": scores})
-        ref_columns = []
-        if args.reference:
-            ref = next((r for r in summary if r["method"] == args.reference), None)
-            if ref is None:
-                raise SystemExit(f"--reference {args.reference!r}: no such row ({', '.join(r['method'] for r in summary)})")
-            for r in summary:
-                r["vs_reference"] = versus(ref["scores"], r["scores"]) if r is not ref else "reference"
-            ref_columns = [(f"{args.reference} minus this", "vs_reference", "")]
-        write_table(f"main_{t}_seeds", f"Main table over seeds {args.seeds}: {args.dataset} ({t}), validation "
-                    f"{score_name}", summary,
-                    [("method", "method", ""), ("seeds", "seeds", ""), ("steps", "steps", ""),
-                     (f"{score_name} (mean +- std)", "score", ""), ("% of full (of the means)", "pct_of_full", ".1f"),
-                     ("per seed", "per_seed", ""), *ref_columns],
-                    notes=[note + " The no-pairwise ablation runs with seed 0 only. Per-run values: the CSV."])
-        import csv as _csv
-
-        from common import RESULTS
-
-        with (RESULTS / f"main_{t}_seeds_runs.csv").open("w", newline="") as f:
-            w = _csv.DictWriter(f, fields, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(all_rows)
+    write_table(f"main_{t}", f"Main table: {args.dataset} ({t}), validation {score_name}", rows, columns,
+                notes=[note], csv_fields=RUN_FIELDS)
 
     if not args.skip_figures:
         runs = ctx["runs"]
+        ss_config = ctx["ss_config"]
         ss_dir = runs["ScribbleSup"][0]
-        refs = {"full supervision": full["score"], "pCE": evaluation(ctx["pce_dir"])["score"]}
+        refs = {"full supervision": ctx["full_score"], "pCE": evaluation(ctx["pce_dir"])["score"]}
         curves = {"ScribbleSup": ss_dir}
         if "ScribbleSup without pairwise" in runs:
             curves["without pairwise"] = runs["ScribbleSup without pairwise"][0]

@@ -85,3 +85,73 @@ def test_class_weights_table_scores_no_run_made_with_another_config(tmp_path, ca
     assert run_class_weights.final_run("unet_full", weighted, train=False) is None
     assert "made with another config (train.class_weights); not scored" in capsys.readouterr().out
     assert run_class_weights.final_run("unet_full", demo_config(tmp_path, "unfinished"), train=False) is None
+
+
+def _main_table():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import run_main_table
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    return run_main_table
+
+
+def test_seeds_table_grows_over_calls_and_compares_with_the_reference(tmp_path, monkeypatch):
+    run_main_table = _main_table()
+    monkeypatch.setattr(run_main_table, "RESULTS", tmp_path)
+    monkeypatch.setattr(sys.modules["common"], "RESULTS", tmp_path)
+
+    class Args:
+        dataset, reference = "acdc", "B"
+
+    def row(method, seed, score):
+        return {"method": method, "seed": seed, "steps": 10, "score": score, "train_minutes": 1.0 + seed,
+                "run": f"runs/{method}_{seed}"}
+
+    per_run = {}
+    for rows in ([row("full supervision", 0, 0.9), row("B", 0, 0.8)],  # a first call: seed 0
+                 [row("full supervision", 1, 0.9), row("B", 1, 0.82), row("full supervision", 2, 0.9),
+                  row("B", 2, 0.84), row("C", 2, 0.5)]):  # a later call: seeds 1 and 2, a new row C
+        per_run = run_main_table.read_runs(tmp_path / "main_t_seeds_runs.csv")
+        per_run.update({(r["method"], r["seed"]): r for r in rows})
+        run_main_table.write_seeds_table(Args, "t", per_run, "mean Dice", 0.25)
+    md = (tmp_path / "main_t_seeds.md").read_text()
+    assert "| B | 0 1 2 | 10 | 0.8200 +- 0.0200 | 91.1 | 0.8000 / 0.8200 / 0.8400 | reference | 2.0 |" in md
+    assert "| full supervision | 0 1 2 | 10 | 0.9000 +- 0.0000 | 100.0 |" in md
+    assert "| C | 2 | 10 | 0.5000 | 55.6 | 0.5000 | +0.3200 (> 2 sd = 0.0400) | 3.0 |" in md
+    back = run_main_table.read_runs(tmp_path / "main_t_seeds_runs.csv")
+    assert back[("B", 1)]["score"] == 0.82 and back[("B", 1)]["seed"] == 1 and len(back) == 7
+
+
+def test_seeds_table_reuses_committed_rows_instead_of_retraining(tmp_path, monkeypatch):
+    """Run folders stay on the machine that trained them: a later session with the committed rows trains nothing."""
+    run_main_table = _main_table()
+
+    class Args:
+        dataset, schedule, scribbles, nopairwise_rounds = "acdc", "cpu", None, None
+        recipes, train_recipes, refine, seeds_mode = ["scribblesup-bias"], [], False, True
+
+    names = (["full supervision"] + [f"ScribbleSup, round {k}" for k in range(4)] + ["scribblesup-bias, round 3",
+                                                                                      "pCE (scribbles only)"])
+    seed = 97  # a seed no session trains: none of its run folders exists here
+    configs = {m: run_main_table.config_digest(run_main_table.load_config(run_main_table.config_path(
+        r, "acdc", "cpu"), [f"train.seed={seed}"])) for m, r in zip(names, ["unet_full", *["scribblesup"] * 4,
+                                                                            "scribblesup-bias", "unet_pce"])}
+    committed = {(m, seed): {"method": m, "seed": seed, "score": 0.5 + 0.05 * i, "config": configs[m]}
+                 for i, m in enumerate(names)}
+    # a row made with another config (a default changed since) is not reused: that run would be trained
+    stale = dict(committed)
+    stale[("full supervision", seed)] = dict(committed[("full supervision", seed)], config="0" * 12)
+    full = run_main_table.seeded(run_main_table.config_path("unet_full", "acdc", "cpu"), seed)
+    final = run_main_table.RunDir(full.run_dir())
+    assert run_main_table.reused_rows(stale, seed, ["full supervision"], full, final) is None
+    assert run_main_table.reused_rows(committed, seed, ["full supervision"], full, final) == [
+        committed[("full supervision", seed)]]
+    assert configs["ScribbleSup, round 0"] != configs["scribblesup-bias, round 3"]
+    recorded = []
+    rows, ctx = run_main_table.seed_rows(Args, seed, committed, recorded.extend)
+    # run in `names` order (the pipelines before pCE), returned in the table's order
+    assert [r["method"] for r in recorded] == names
+    assert [r["method"] for r in rows] == [names[0], names[-1], *names[1:-1]]
+    assert rows[-1]["pct_of_full"] == 100 * 0.75 / 0.5
+    assert ctx["runs"] == {} and not ctx["ss_config"].run_dir().exists()
