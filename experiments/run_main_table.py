@@ -25,7 +25,8 @@ experiments/results/figures/rounds_<data>_<schedule>.png and qualitative_<data>_
 main_<data>_<schedule>_seeds.md (mean +- std and the per-seed values) and _seeds_runs.csv (one row per run), both
 rewritten as each run finishes. The per-run CSV is the record across calls and machines: a call adds its runs to the
 rows already there, and a run whose rows are there and whose folder is not on this machine is not retrained, so a
-table over seeds can be built one seed (or one run) per session; ``--table-only`` rewrites the table from the CSV.
+table over seeds can be built one seed (or one run) per session; ``--score-only`` adds the runs finished on this
+machine and trains nothing (a session ending mid-seed), ``--table-only`` rewrites the table from the CSV.
 """
 
 from __future__ import annotations
@@ -129,6 +130,10 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
         final = RunDir(config.run_dir()).round(last) if pipeline else RunDir(config.run_dir())
         digest = config_digest(config)
         mine = reused_rows(committed, seed, methods, config, final)
+        if mine is None and getattr(args, "score_only", False) and not final.evaluation(
+                config.data.val_split, "last").is_file():
+            print(f"{config.name}: not finished here, skipped (--score-only)", flush=True)
+            continue
         if mine is None:
             if pipeline:
                 # round 0 from any earlier pipeline of this seed it matches (a recipe's same-steps control: the
@@ -145,7 +150,7 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
         if label == "full supervision":
             full_score = mine[0]["score"]
         for r in mine:
-            r["pct_of_full"] = 100 * r["score"] / full_score
+            r["pct_of_full"] = 100 * r["score"] / full_score if full_score else None
         rows += mine
         record(mine)
     return sorted(rows, key=rank), {"full_score": full_score, "runs": runs, "pce_dir": pce_dir,
@@ -289,6 +294,9 @@ def main():
     ap.add_argument("--reference", help="with --seeds: the method (a row's name) every other row is compared with")
     ap.add_argument("--table-only", action="store_true",
                     help="with --seeds: rewrite the seeds table from its per-run CSV, training nothing")
+    ap.add_argument("--score-only", action="store_true",
+                    help="with --seeds: add the rows of the runs finished on this machine, train nothing (a session "
+                         "ending mid-seed records what it has)")
     ap.add_argument("--nopairwise-rounds", type=int, help="rounds of the no-pairwise variant (default: cpu 0, else all)")
     ap.add_argument("--no-refine", dest="refine", action="store_false", help="skip the DenseCRF / MRF columns")
     ap.add_argument("--skip-figures", action="store_true")

@@ -155,3 +155,16 @@ def test_seeds_table_reuses_committed_rows_instead_of_retraining(tmp_path, monke
     assert [r["method"] for r in rows] == [names[0], names[-1], *names[1:-1]]
     assert rows[-1]["pct_of_full"] == 100 * 0.75 / 0.5
     assert ctx["runs"] == {} and not ctx["ss_config"].run_dir().exists()
+
+
+def test_score_only_trains_nothing_and_records_what_is_finished(tmp_path):
+    run_main_table = _main_table()
+
+    class Args:
+        dataset, schedule, scribbles, nopairwise_rounds = "acdc", "cpu", None, None
+        recipes, train_recipes, refine, seeds_mode, score_only = ["scribblesup-bias"], ["unet_pce"], False, True, True
+
+    seed = 98  # a seed no session trains
+    recorded = []
+    rows, ctx = run_main_table.seed_rows(Args, seed, {("pCE (scribbles only)", seed): {"config": "x"}}, recorded.extend)
+    assert rows == [] and recorded == [] and ctx["full_score"] is None and ctx["runs"] == {}
