@@ -168,3 +168,14 @@ def test_score_only_trains_nothing_and_records_what_is_finished(tmp_path):
     recorded = []
     rows, ctx = run_main_table.seed_rows(Args, seed, {("pCE (scribbles only)", seed): {"config": "x"}}, recorded.extend)
     assert rows == [] and recorded == [] and ctx["full_score"] is None and ctx["runs"] == {}
+
+
+def test_holdout_table_names_each_class_score():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        from tune_on_holdout import per_class
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    # ACDC's evaluation has Dice per structure; CamVid's only the confusion's IoU per class (None: absent class)
+    assert per_class({"dice": {"RV": 0.3463, "Myo": 0.8081}, "confusion": {}}) == "RV 0.346 / Myo 0.808"
+    assert per_class({"confusion": {"per_class_iou": {"Sky": 0.91, "Pole": None}}}) == "Sky 0.910 / Pole -"
