@@ -322,8 +322,11 @@ def _train(config: Config, resume: bool, progress: bool, stop_after: int | None)
     part = (tr.ctx.rank, tr.ctx.world_size)
     csv_file = writer = None
     if main:
-        new_csv = not run.scalars.is_file()
-        csv_file = run.scalars.open("a", newline="")
+        # from step 0 nothing logged before is kept: a run killed before its first checkpoint may have left an empty
+        # or partly flushed scalars.csv, which an append would extend without a header
+        fresh = tr.start == 0
+        new_csv = fresh or not run.scalars.is_file()
+        csv_file = run.scalars.open("w" if fresh else "a", newline="")
         writer = csv.DictWriter(csv_file, SCALAR_FIELDS)
         if new_csv:
             writer.writeheader()

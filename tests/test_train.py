@@ -94,6 +94,24 @@ def test_kill_and_resume_gives_the_same_weights(acdc_root, tmp_path):
     assert len(keys) == len(set(keys)) and [k[0] for k in keys] == sorted(k[0] for k in keys)
 
 
+def test_resume_before_the_first_checkpoint_starts_the_log_afresh(tmp_path):
+    """A run killed before its first checkpoint leaves config.yaml and an empty (header still buffered) or partly
+    flushed scalars.csv: the resumed run starts at step 0 and writes one header and each step once."""
+    from scribblesup.runs import RunDir, read_csv, train_seconds
+    from test_runs import demo_config
+
+    config = demo_config(tmp_path, "early", "train.steps=4", "train.log_every=1", "train.checkpoint_every=4")
+    run = RunDir(train(config, progress=False))
+    logged = run.scalars.read_text()
+    for leftover in ("", logged.splitlines(keepends=True)[1]):  # nothing flushed; a row flushed without its header
+        run.last.unlink()
+        run.scalars.write_text(leftover)
+        train(config, resume=True, progress=False)
+        rows = read_csv(run.scalars)
+        assert [int(r["step"]) for r in rows if r["loss"]] == [1, 2, 3, 4]
+        assert train_seconds(run) > 0
+
+
 def test_pseudo_supervision_and_evaluate_predict_cli(acdc_root, tmp_path, capsys):
     from scribblesup.datasets import open_dataset
 
