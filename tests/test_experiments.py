@@ -162,7 +162,7 @@ def test_score_only_trains_nothing_and_records_what_is_finished(tmp_path):
 
     class Args:
         dataset, schedule, scribbles, nopairwise_rounds = "acdc", "cpu", None, None
-        recipes, train_recipes, refine, seeds_mode, score_only = ["scribblesup-bias"], ["unet_pce"], False, True, True
+        recipes, train_recipes, refine, seeds_mode, score_only = ["scribblesup-bias"], ["unet_pce-gcrf"], False, True, True
 
     seed = 98  # a seed no session trains
     recorded = []
