@@ -41,8 +41,16 @@ def tag(dataset: str, schedule: str = "cpu") -> str:
 
 
 def config_path(recipe: str, dataset: str, schedule: str = "cpu") -> Path:
-    """``experiments/configs/<recipe>_<data>_<schedule>.yaml`` (recipe: ``scribblesup``, ``unet_full``, ...)."""
-    return CONFIGS / f"{recipe}_{tag(dataset, schedule)}.yaml"
+    """``experiments/configs/<recipe>_<data>_<schedule>.yaml`` (recipe: ``scribblesup``, ``unet_full``, ...); a recipe
+    with no such file ends the script with one line naming it and the recipes there are (exit 2)."""
+    path = CONFIGS / f"{recipe}_{tag(dataset, schedule)}.yaml"
+    if not path.is_file():
+        there = sorted(p.name[: -len(f"_{tag(dataset, schedule)}.yaml")]
+                       for p in CONFIGS.glob(f"*_{tag(dataset, schedule)}.yaml"))
+        print(f"error: {path}: no such config; recipes for {tag(dataset, schedule)}: {', '.join(there)}",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return path
 
 
 def add_dataset_args(ap, schedule: bool = True) -> None:

@@ -179,3 +179,13 @@ def test_holdout_table_names_each_class_score():
     # ACDC's evaluation has Dice per structure; CamVid's only the confusion's IoU per class (None: absent class)
     assert per_class({"dice": {"RV": 0.3463, "Myo": 0.8081}, "confusion": {}}) == "RV 0.346 / Myo 0.808"
     assert per_class({"confusion": {"per_class_iou": {"Sky": 0.91, "Pole": None}}}) == "Sky 0.910 / Pole -"
+
+
+def test_an_unknown_recipe_ends_in_one_line_and_exit_2(tmp_path):
+    env = dict(os.environ, SCRIBBLESUP_RESULTS=str(tmp_path))
+    r = subprocess.run([sys.executable, "experiments/run_main_table.py", "--dataset", "acdc", "--seeds", "0",
+                        "--recipes", "scribblesup-nosuch", "--score-only"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "scribblesup-nosuch_acdc-fold1_cpu.yaml: no such config" in r.stderr and "scribblesup-bias" in r.stderr
+    assert list(tmp_path.iterdir()) == []
