@@ -129,9 +129,11 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
                    else [label])
         final = RunDir(config.run_dir()).round(last) if pipeline else RunDir(config.run_dir())
         digest = config_digest(config)
-        mine = reused_rows(committed, seed, methods, config, final)
-        if mine is None and getattr(args, "score_only", False) and not final.evaluation(
-                config.data.val_split, "last").is_file():
+        finished = final.evaluation(config.data.val_split, "last").is_file()
+        mine = None if finished else reused_rows(committed, seed, methods, digest)
+        if mine is not None:
+            print(f"{config.name}: rows of an earlier call reused (no finished {final.path} here)", flush=True)
+        elif getattr(args, "score_only", False) and not finished:
             print(f"{config.name}: not finished here, skipped (--score-only)", flush=True)
             continue
         if mine is None:
@@ -170,15 +172,12 @@ def rank(row: dict) -> int:
     return 3 if m.startswith("ScribbleSup, ") else 4 if m.startswith("ScribbleSup without") else 5
 
 
-def reused_rows(committed: dict, seed: int, methods: list[str], config, final: RunDir) -> list[dict] | None:
-    """The committed rows of a run, when every one is there, made with this config, and the run is not finished on
-    this machine (a finished run folder is scored afresh); else None (the run is trained or resumed)."""
-    digest = config_digest(config)
-    if final.evaluation(config.data.val_split, "last").is_file():
-        return None
+def reused_rows(committed: dict, seed: int, methods: list[str], digest: str) -> list[dict] | None:
+    """The committed rows of a run, when every one is there and was made with the config of this ``digest``; else None
+    (the run is trained or resumed). The caller asks only for runs not finished on this machine (a finished run
+    folder is scored afresh)."""
     if not all(committed.get((m, seed), {}).get("config") == digest for m in methods):
         return None
-    print(f"{config.name}: rows of an earlier call reused (no finished {final.path} here)", flush=True)
     return [committed[(m, seed)] for m in methods]
 
 
@@ -250,10 +249,11 @@ def seeds_summary(per_run: dict, reference: str | None = None) -> list[dict]:
                         "train_minutes": float(np.mean([r["train_minutes"] for r in mine]))})
     if reference:
         ref = next((r for r in summary if r["method"] == reference), None)
-        if ref is None:
-            raise SystemExit(f"--reference {reference!r}: no such row ({', '.join(r['method'] for r in summary)})")
+        if ref is None:  # not trained yet (the table is rewritten after each run): no gaps until it is
+            print(f"--reference {reference!r}: no such row yet ({', '.join(r['method'] for r in summary)})")
         for r in summary:
-            r["vs_reference"] = versus(ref["scores"], r["scores"]) if r is not ref else "reference"
+            r["vs_reference"] = (None if ref is None else "reference" if r is ref
+                                 else versus(ref["scores"], r["scores"]))
     return summary
 
 
