@@ -25,7 +25,7 @@ from scribblesup.datasets import open_split
 from scribblesup.inference import evaluate_run
 from scribblesup.io import atomic_path
 from scribblesup.pipeline import run_pipeline, share_round_zero
-from scribblesup.runs import RunDir, load_run, write_json
+from scribblesup.runs import RunDir, load_run, read_csv, write_json
 from scribblesup.train import train
 
 DATA_TAG = {"acdc": "acdc-fold1", "camvid": "camvid"}
@@ -82,6 +82,15 @@ def seeded(path: Path, seed: int, overrides=(), suffix: str = "") -> Config:
     committed configs' seed) or ``<stem><suffix>_seed<seed>``."""
     name = Path(path).stem + suffix + ("" if seed == 0 else f"_seed{seed}")
     return load_config(path, [*overrides, f"train.seed={seed}", f"name={name}"])
+
+
+def read_records(path: Path, text=(), integers=()) -> list[dict]:
+    """The rows of a per-run results CSV (run_main_table, run_class_weights) with their types back: columns in
+    ``text`` stay strings, those in ``integers`` become ints, the rest floats; an empty cell is None. A missing file
+    has no rows."""
+    return [{k: v if k in text else (int(float(v)) if k in integers else float(v)) if v else None
+             for k, v in r.items()}
+            for r in read_csv(path)]
 
 
 def mean_std(values) -> str:

@@ -20,10 +20,11 @@ import json
 
 import numpy as np
 
-from common import RESULTS, add_dataset_args, config_path, evaluation, mean_std, piped, seeded, tag, trained, write_table
+from common import (RESULTS, add_dataset_args, config_path, evaluation, mean_std, piped, read_records, seeded, tag,
+                    trained, write_table)
 from scribblesup.config import config_differences, load_config
 from scribblesup.io import atomic_path
-from scribblesup.runs import RunDir, read_csv
+from scribblesup.runs import RunDir
 
 
 def final_run(recipe: str, config, train: bool = True) -> RunDir | None:
@@ -48,9 +49,8 @@ def merged(t: str, per_run: list[dict]) -> list[dict]:
     """``per_run`` plus the rows of the committed per-run CSV for runs this call did not score (other seeds or
     recipes), so a call over some seeds never drops the others from the table."""
     done = {(r["recipe"], r["weighting"], r["seed"]) for r in per_run}
-    text = ("recipe", "weighting", "score_name", "run")
-    old = [{k: v if k in text else int(v) if k == "seed" else float(v) if v else None for k, v in r.items()}
-           for r in read_csv(RESULTS / f"class_weights_{t}_runs.csv")]
+    old = read_records(RESULTS / f"class_weights_{t}_runs.csv", text=("recipe", "weighting", "score_name", "run"),
+                       integers=("seed",))
     rows = [r for r in old if (r["recipe"], r["weighting"], r["seed"]) not in done] + per_run
     order = {"unet_full": 0, "unet_pce": 1, "scribblesup": 2}
     return sorted(rows, key=lambda r: (order.get(r["recipe"], 3), r["recipe"], r["weighting"] != "none", r["seed"]))

@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import (FIGURES, RESULTS, add_dataset_args, config_path, evaluation, load_config, mean_std, piped, seeded, tag,
-                    trained, write_table)
+from common import (FIGURES, RESULTS, add_dataset_args, config_path, evaluation, load_config, mean_std, piped, read_records,
+                    seeded, tag, trained, write_table)
 from scribblesup.conventions import UNLABELLED
 from scribblesup.crf import refine
 from scribblesup.datasets import open_split
@@ -226,10 +226,7 @@ RUN_FIELDS = ["method", "seed", "steps", "pseudo_miou", "score", "score_densecrf
 
 def read_runs(path: Path) -> dict:
     """The per-run rows of a seeds table's CSV by (method, seed)."""
-    text = ("method", "run", "config")
-    rows = [{k: v if k in text else int(float(v)) if k in ("seed", "steps") and v else float(v) if v else None
-             for k, v in r.items()}
-            for r in read_csv(path)]
+    rows = read_records(path, text=("method", "run", "config"), integers=("seed", "steps"))
     return {(r["method"], r["seed"]): r for r in rows}
 
 

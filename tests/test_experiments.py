@@ -39,6 +39,19 @@ def test_versus_says_when_a_gap_exceeds_two_standard_deviations():
     assert versus([0.80, 0.81, 0.82], [0.85, 0.86, 0.87]).startswith("-0.0500 (> 2 sd")
 
 
+def test_per_run_records_come_back_with_their_types(tmp_path):
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        from common import read_records
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    path = tmp_path / "runs.csv"
+    path.write_text("method,seed,steps,score,hd95,run\nfull supervision,1,2500.0,0.8693,,runs/a\n")
+    assert read_records(path, text=("method", "run"), integers=("seed", "steps")) == [
+        {"method": "full supervision", "seed": 1, "steps": 2500, "score": 0.8693, "hd95": None, "run": "runs/a"}]
+    assert read_records(tmp_path / "missing.csv") == []
+
+
 def test_class_weights_table_keeps_the_seeds_a_call_did_not_score(tmp_path, monkeypatch):
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
