@@ -23,6 +23,7 @@ import json
 import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from common import RESULTS, add_dataset_args, config_path, load_config, piped, t
 from scribblesup.datasets import open_split
 from scribblesup.inference import predict_probabilities
 from scribblesup.io import read_label_png
-from scribblesup.labelling import label_dataset
+from scribblesup.labelling import RegionGraphCache, label_dataset
 from scribblesup.metrics import ConfusionMatrix
 from scribblesup.pipeline import region_graph_cache
 from scribblesup.runs import RunDir, load_run
@@ -46,19 +47,24 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_args(ap)
     ap.add_argument("--holdout", type=int, required=True, help="groups of the training split to score on")
-    ap.add_argument("--pixel-weights", type=float, nargs="+", default=[0.3, 1.0, 3.0])
+    ap.add_argument("--pixel-weights", type=float, nargs="*", default=[0.3, 1.0, 3.0])
     ap.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.2, 0.5])
     ap.add_argument("--confidences", type=float, nargs="*", default=[0.5, 0.7, 0.9],
                     help="superpixel level: network_confidence thresholds (the network abstains below them)")
     ap.add_argument("--refine-weights", type=float, nargs="*", default=[0.3, 1.0, 3.0],
                     help="refine level, with each of the --pixel-weights >= 1: refine_weight values")
+    ap.add_argument("--segments", type=int, nargs="*", default=[],
+                    help="superpixel level: n_segments values for rounds >= 1 (finer superpixels lift the ceiling the "
+                         "region labels have where the network unary joins; round 0 keeps the config's)")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="propagation overrides of every row (e.g. the recipe's propagation.class_bias=[0,0,0.1,0])")
     ap.add_argument("--suffix", default="", help="appended to the result files' name (a partial grid's own table)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     t = tag(args.dataset, args.schedule) + args.suffix
     path = config_path("scribblesup", args.dataset, args.schedule)
     run = RunDir(piped(load_config(path)))
-    config = load_config(run.config, [f"data.holdout={args.holdout}"])
+    config = load_config(run.config, [f"data.holdout={args.holdout}", *args.set])
     holdout = open_split(config.data, "holdout")
     params = config.propagation_params()
     cache = region_graph_cache(config).fill(holdout, args.workers, progress=False)
@@ -77,10 +83,15 @@ def main():
     grid += [dict(level="pixel", pixel_weight=w, ignore_margin=m) for w in args.pixel_weights for m in args.margins]
     grid += [dict(level="refine", pixel_weight=w, refine_weight=r) for w in args.pixel_weights if w >= 1
              for r in args.refine_weights]
+    grid += [dict(level="superpixel", n_segments=n) for n in args.segments]
     for setting in grid:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            r = label_dataset(holdout, tmp, replace(params, **setting), cache=cache, model=model, input_size=size,
+            setting_params = replace(params, **setting)
+            # other superpixels than round 0's: their own region graphs (computed here, timed with the labels)
+            own = (cache if setting_params.n_segments == params.n_segments
+                   else RegionGraphCache(Path(tmp) / "cache", setting_params).fill(holdout, args.workers, progress=False))
+            r = label_dataset(holdout, Path(tmp) / "labels", setting_params, cache=own, model=model, input_size=size,
                               workers=args.workers, progress=False)
             seconds = time.perf_counter() - t0
         label = ", ".join(f"{key} {v:g}" if isinstance(v, float) else f"{key} {v}" for key, v in setting.items())
@@ -97,7 +108,8 @@ def main():
                 notes=[f"{len(holdout.ids)} training images of the `data.holdout: {args.holdout}` groups, scored "
                        f"against their ground truth (an unlabelled pixel counts as wrong in the mIoU). Round 0 and its "
                        f"network: `{run.path}`; lambda {params.network_weight:g} (the config's). Best without a "
-                       f"margin: {best['labels']} ({best['miou']:.4f})."])
+                       f"margin: {best['labels']} ({best['miou']:.4f})."
+                       + (f" Propagation overrides of every row: {' '.join(args.set)}." if args.set else "")])
     (RESULTS / f"tune_label_inference_{t}.json").write_text(json.dumps(rows, indent=1))
 
 
