@@ -181,11 +181,19 @@ def reused_rows(committed: dict, seed: int, methods: list[str], digest: str) -> 
     return [committed[(m, seed)] for m in methods]
 
 
+DIGEST_NEUTRAL = [("train", "scribble_weight", 0.0)]
+
+
 def config_digest(config) -> str:
     """12 hex digits of the resolved config (its name aside): a committed row is reused only for the config that made
     it, never for one whose defaults changed since."""
     d = config.to_dict()
     d.pop("name", None)
+    # options added since the first committed rows, at the value that leaves training as it was: left out, so
+    # adding an option does not retrain what it cannot change (any other value is part of the digest)
+    for section, key, neutral in DIGEST_NEUTRAL:
+        if d.get(section, {}).get(key) == neutral:
+            del d[section][key]
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

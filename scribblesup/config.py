@@ -117,6 +117,11 @@ class TrainConfig:
     # class-balanced sigmoid cross-entropy on every output map; scored by the boundary F-measure
     task: str = _f("segmentation", choices=("segmentation", "edges"))
     crf_loss: GatedCRFConfig = field(default_factory=GatedCRFConfig)
+    # pseudo-label supervision (the pipeline's rounds): the weight of a partial cross-entropy on the scribbles added
+    # to the pseudo labels' cross-entropy. Each term is a mean over its own labelled pixels, so the scribbled pixels
+    # keep the hold they have in pCE however many pixels the pseudo labels cover (what lets a regularised loss such
+    # as crf_loss join dense labels without smoothing thin classes away). 0: off
+    scribble_weight: float = _f(0.0, min=0)
 
 
 def _propagation_section():
@@ -196,6 +201,9 @@ class Config:
         if self.train.task == "edges" and self.train.class_weights != "none":
             raise ValueError(f"{source}: train.task: edges balances edge and non-edge pixels itself; leave "
                              "train.class_weights at none")
+        if self.train.task == "edges" and self.train.scribble_weight > 0:
+            raise ValueError(f"{source}: train.task: edges learns boundaries of dense label maps; leave "
+                             "train.scribble_weight at 0")
         if self.pipeline.edge_steps and not (self.propagation.edge_weight or 0) > 0:
             raise ValueError(f"{source}: pipeline.edge_steps trains an edge network for the pairwise term; give it a "
                              "weight, propagation.edge_weight > 0")

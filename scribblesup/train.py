@@ -46,6 +46,11 @@ class TrainingSamples:
         self.dataset = dataset if dataset is not None else open_split(d, d.train_split, limit=d.limit)
         self.ids = list(self.dataset.ids)
         self.images, self.targets = [], []
+        # train.scribble_weight: the scribbles too, beside the pseudo labels (one more target channel per batch)
+        self.scribbles = [] if config.train.scribble_weight > 0 else None
+        if self.scribbles is not None and d.supervision != "pseudo":
+            raise ValueError(f"train.scribble_weight adds the scribbles to pseudo labels; data.supervision is "
+                             f"{d.supervision} (use pseudo, or leave the weight at 0)")
         k = self.dataset.info.num_classes
         for sample_id in tqdm(self.ids, desc="load training data", unit="img", leave=False):
             s = self.dataset.load(sample_id)
@@ -63,7 +68,12 @@ class TrainingSamples:
                 if target.shape != s.image.shape[:2]:
                     raise ValueError(f"{path}: pseudo label size {target.shape[::-1]} differs from the image's "
                                      f"{s.image.shape[1::-1]}")
-            bad = np.unique(target[(target != UNLABELLED) & (target >= k)])
+            if self.scribbles is not None:
+                if s.scribble is None:
+                    raise ValueError(f"sample {sample_id} has no scribbles for train.scribble_weight")
+                self.scribbles.append(torch.from_numpy(s.scribble.astype(np.int64)))
+            both = target if self.scribbles is None else np.stack([target, s.scribble])
+            bad = np.unique(both[(both != UNLABELLED) & (both >= k)])
             if bad.size:
                 raise ValueError(f"{where}: class ids {bad.tolist()} beyond the dataset's {k} classes")
             if not np.isfinite(s.image).all():
@@ -90,17 +100,19 @@ def _draw_view(rng: np.random.Generator, aug) -> torch.Tensor:
 
 
 def _augment(image: torch.Tensor, target: torch.Tensor, size, theta: torch.Tensor):
-    """``image`` and ``target`` resampled to ``size`` through the view ``theta`` (:func:`_draw_view`).
+    """``image`` and ``target`` (H, W), or a stack of label maps (C, H, W), resampled to ``size`` through the view
+    ``theta`` (:func:`_draw_view`).
 
     The whole image is mapped onto the output before zooming (aspect follows ``size``); outside the image,
     targets are 255 (ignored) and images 0.
     """
     grid = F.affine_grid(theta, (1, 1, *size), align_corners=False)
     img = F.grid_sample(image[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
-    tgt = F.grid_sample((target[None, None].float() + 1), grid, mode="nearest", padding_mode="zeros",
-                        align_corners=False)[0, 0].long() - 1
+    stack = target if target.ndim == 3 else target[None]
+    tgt = F.grid_sample((stack[None].float() + 1), grid, mode="nearest", padding_mode="zeros",
+                        align_corners=False)[0].long() - 1
     tgt[tgt < 0] = UNLABELLED
-    return img, tgt
+    return img, (tgt if target.ndim == 3 else tgt[0])
 
 
 def batch_for_step(samples: TrainingSamples, step: int, config: Config, part: tuple[int, int] = (0, 1)):
@@ -122,8 +134,10 @@ def batch_for_step(samples: TrainingSamples, step: int, config: Config, part: tu
     views = [_draw_view(rng, config.augment) for _ in idx]
     rank, world = part
     lo, hi = rank * b // world, (rank + 1) * b // world
-    pairs = [_augment(samples.images[i], samples.targets[i], size, theta)
-             for i, theta in zip(idx[lo:hi], views[lo:hi])]
+    # with scribbles beside the pseudo labels (train.scribble_weight): targets (B, 2, H, W), the same view for both
+    target = ((lambda i: samples.targets[i]) if samples.scribbles is None
+              else (lambda i: torch.stack([samples.targets[i], samples.scribbles[i]])))
+    pairs = [_augment(samples.images[i], target(i), size, theta) for i, theta in zip(idx[lo:hi], views[lo:hi])]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
@@ -161,9 +175,13 @@ def edge_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def train_step(model, optimizer, scaler, images, targets, lr: float, amp_dtype, use_amp: bool,
-               weight: torch.Tensor | None = None, task: str = "segmentation", crf=None, world_size: int = 1) -> float:
+               weight: torch.Tensor | None = None, task: str = "segmentation", crf=None, world_size: int = 1,
+               scribble_weight: float = 0.0) -> float:
     """One optimisation step on one batch (``weight``: per-class loss weights; ``crf``: the gated CRF loss's
     settings, :class:`scribblesup.config.GatedCRFConfig`); returns the loss.
+
+    ``targets`` (B, H, W), or (B, 2, H, W): pseudo labels and scribbles, whose partial cross-entropy (a mean over
+    the scribbled pixels) joins the loss times ``scribble_weight``.
 
     With ``world_size > 1`` (a DistributedDataParallel ``model``, this rank's share of the batch), the
     cross-entropy is divided by the whole batch's labelled pixels (summed over the ranks), so the averaged
@@ -177,10 +195,17 @@ def train_step(model, optimizer, scaler, images, targets, lr: float, amp_dtype, 
         if task == "edges":
             loss = edge_loss(outputs, targets)
         else:
-            total, denominator = partial_cross_entropy_terms(outputs, targets, weight=weight)
-            if world_size > 1:
-                denominator = distributed.all_sum(denominator.detach()) / world_size
-            loss = total / denominator
+            scribbles = None
+            if targets.ndim == 4:
+                targets, scribbles = targets[:, 0], targets[:, 1]
+            loss = 0.0
+            for target, factor in ((targets, 1.0), (scribbles, scribble_weight)):
+                if target is None or factor == 0:
+                    continue
+                total, denominator = partial_cross_entropy_terms(outputs, target, weight=weight)
+                if world_size > 1:
+                    denominator = distributed.all_sum(denominator.detach()) / world_size
+                loss = loss + factor * total / denominator
             if crf is not None and crf.weight > 0:
                 loss = loss + crf.weight * gated_crf_loss(torch.softmax(outputs.float(), 1), images, crf.radius,
                                                           crf.sigma_xy, crf.sigma_rgb, downscale=crf.downscale)
@@ -251,6 +276,11 @@ class Trainer:
             processes = f" in {self.ctx.world_size} processes" if self.ctx.active else ""
             self.log.info(f"start: {config.name} on {self.device}{processes}, {len(self.samples.ids)} training "
                           f"images, {sum(p.numel() for p in self.net.parameters()) / 1e6:.2f} M parameters")
+            losses = [f"gated CRF x {t.crf_loss.weight:g}"] if t.crf_loss.weight > 0 else []
+            if t.scribble_weight > 0:
+                losses.insert(0, f"scribbles' partial cross-entropy x {t.scribble_weight:g}")
+            if losses:
+                self.log.info(f"loss: cross-entropy + {' + '.join(losses)}")
         # the model that trains: DistributedDataParallel under torchrun (self.net is the network inside)
         self.model = distributed.wrap(self.net, self.device)
         self.optimizer = make_optimizer(self.model, config)
@@ -344,7 +374,7 @@ def _train(config: Config, resume: bool, progress: bool, stop_after: int | None)
             torch.manual_seed(t.seed * 1_000_003 + step)  # dropout of this step
             running.append(train_step(tr.model, tr.optimizer, tr.scaler, images.to(tr.device),
                                       targets.to(tr.device), lr, tr.amp_dtype, tr.use_amp, tr.weight, t.task,
-                                      t.crf_loss, tr.ctx.world_size))
+                                      t.crf_loss, tr.ctx.world_size, t.scribble_weight))
             done = step + 1
             if not main:  # rank 0 evaluates and writes while the others go on to the next step's collectives
                 continue

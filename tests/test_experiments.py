@@ -206,3 +206,22 @@ def test_an_unknown_recipe_ends_in_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "scribblesup-nosuch_acdc-fold1_cpu.yaml: no such config" in r.stderr and "scribblesup-bias" in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_new_options_at_their_neutral_value_keep_committed_config_digests():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        from common import config_path, read_records, seeded
+        from run_main_table import config_digest
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    committed = read_records(ROOT / "experiments/results/main_acdc-fold1_cpu_seeds_runs.csv",
+                             text=("method", "run", "config"), integers=("seed", "steps"))
+    by_method = {r["method"]: r["config"] for r in committed if r["seed"] == 0}
+    full = seeded(config_path("unet_full", "acdc", "cpu"), 0)
+    ss = seeded(config_path("scribblesup", "acdc", "cpu"), 0)
+    # the rows were committed before train.scribble_weight existed: an option left at 0 retrains nothing
+    assert config_digest(full) == by_method["full supervision"]
+    assert config_digest(ss) == by_method["ScribbleSup, round 3"]
+    ss.train.scribble_weight = 1.0
+    assert config_digest(ss) != by_method["ScribbleSup, round 3"]

@@ -44,6 +44,8 @@ def test_config_errors_name_the_key(tmp_path):
         load_config(None, ["data.supervision=pseudo"])
     with pytest.raises(ValueError, match="key=value"):
         load_config(None, ["train.steps"])
+    with pytest.raises(ValueError, match="leave train.scribble_weight at 0"):
+        load_config(None, ["train.task=edges", "train.scribble_weight=1"])
 
 
 def test_batches_are_a_function_of_seed_and_step(acdc_root, tmp_path):
@@ -140,3 +142,48 @@ def test_pseudo_supervision_and_evaluate_predict_cli(acdc_root, tmp_path, capsys
     assert np.array_equal(prob.argmax(0), pred)
     assert cli(["evaluate", "--run", str(tmp_path / "nope")]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_scribble_term_adds_its_own_mean_to_the_pseudo_labels_cross_entropy():
+    from scribblesup.train import train_step
+
+    model = torch.nn.Conv2d(1, 2, 1)
+    torch.nn.init.zeros_(model.weight), torch.nn.init.zeros_(model.bias)  # logits 0: every term is log 2
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    images = torch.rand(2, 1, 4, 4)
+    pseudo = torch.zeros(2, 4, 4, dtype=torch.long)
+    scribbles = torch.full((2, 4, 4), 255)
+    scribbles[0, 0, :2] = 1  # 2 scribbled pixels of 32: their mean still counts with the whole weight
+    step = dict(lr=0.0, amp_dtype=torch.float16, use_amp=False)
+    both = torch.stack([pseudo, scribbles], 1)
+    log2 = float(np.log(2))
+    assert train_step(model, optimizer, scaler, images, pseudo, **step) == pytest.approx(log2)
+    assert train_step(model, optimizer, scaler, images, both, **step, scribble_weight=0.5) == pytest.approx(1.5 * log2)
+    assert train_step(model, optimizer, scaler, images, both, **step) == pytest.approx(log2)  # weight 0: off
+
+
+def test_scribbles_travel_beside_pseudo_labels_through_the_same_view(acdc_root, tmp_path):
+    from scribblesup.datasets import open_dataset
+
+    ds = open_dataset("acdc", acdc_root, "train")
+    pseudo = tmp_path / "pseudo"
+    for sample_id in ds.ids[:8]:
+        write_label_png(pseudo / f"{sample_id}.png", ds.load(sample_id).label)
+    config = tiny(acdc_root, tmp_path, "s", "data.supervision=pseudo", f"data.pseudo_dir={pseudo}",
+                  "train.scribble_weight=1")
+    images, targets = batch_for_step(TrainingSamples(config), 3, config)
+    labels, scribbles = targets[:, 0], targets[:, 1]
+    plain = tiny(acdc_root, tmp_path, "p", "data.supervision=pseudo", f"data.pseudo_dir={pseudo}")
+    images_alone, labels_alone = batch_for_step(TrainingSamples(plain), 3, plain)
+    assert torch.equal(images, images_alone) and torch.equal(labels, labels_alone)
+    # pseudo labels here are the ground truth, and the real scribbles agree with it where they were drawn
+    drawn = scribbles != 255
+    assert drawn.any() and (drawn.float().mean() < 0.2)
+    assert (scribbles[drawn] == labels[drawn]).float().mean() > 0.95
+    run = train(load_config(None, tiny_overrides(acdc_root, tmp_path, "run", "data.supervision=pseudo",
+                                                 f"data.pseudo_dir={pseudo}", "train.scribble_weight=1",
+                                                 "train.steps=4", "train.eval_every=4")), progress=False)
+    assert "scribbles' partial cross-entropy x 1" in (run / "train.log").read_text()
+    with pytest.raises(ValueError, match="scribble_weight adds the scribbles to pseudo labels; data.supervision is full"):
+        TrainingSamples(tiny(acdc_root, tmp_path, "f", "train.scribble_weight=1"))
