@@ -86,6 +86,8 @@ def versus(reference, scores) -> str:
     """``+0.012 (> 2 sd)``: the reference's mean minus these scores' mean, and whether the gap exceeds two standard
     deviations of the larger seed spread of the two (the issue's bar for "beats")."""
     gap = float(np.mean(reference) - np.mean(scores))
+    if len(reference) < 2 and len(scores) < 2:
+        return f"{gap:+.4f} (one seed each: no spread yet)"
     spread = max(np.std(reference, ddof=1) if len(reference) > 1 else 0.0,
                  np.std(scores, ddof=1) if len(scores) > 1 else 0.0)
     return f"{gap:+.4f} ({'>' if abs(gap) > 2 * spread else '<='} 2 sd = {2 * spread:.4f})"

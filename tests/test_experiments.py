@@ -37,6 +37,7 @@ def test_versus_says_when_a_gap_exceeds_two_standard_deviations():
     assert versus([0.80, 0.81, 0.82], [0.70, 0.71, 0.72]) == "+0.1000 (> 2 sd = 0.0200)"
     assert versus([0.80, 0.81, 0.82], [0.79, 0.80, 0.81]) == "+0.0100 (<= 2 sd = 0.0200)"
     assert versus([0.80, 0.81, 0.82], [0.85, 0.86, 0.87]).startswith("-0.0500 (> 2 sd")
+    assert versus([0.80], [0.70]) == "+0.1000 (one seed each: no spread yet)"
 
 
 def test_per_run_records_come_back_with_their_types(tmp_path):
