@@ -233,6 +233,9 @@ class Trainer:
         # both splits open before anything is written: a missing split is an error at start
         train_split = open_split(config.data, config.data.train_split, limit=config.data.limit)
         self.val = open_split(config.data, config.data.val_split)
+        # the training data (pseudo labels, scribbles) checked before the run folder is written: a bad input leaves
+        # nothing behind
+        self.samples = TrainingSamples(config, train_split)
         error = None
         if self.ctx.main:  # rank 0 alone writes the run folder
             try:
@@ -242,7 +245,6 @@ class Trainer:
         else:
             self.log = distributed.quiet_logger(self.ctx)
         distributed.agree(error)
-        self.samples = TrainingSamples(config, train_split)
         # a limited validation scores whole volumes only (evaluate_model skips partial ones)
         self.val_ids = self.val.ids[: config.data.val_limit] if config.data.val_limit else None
         self.scored = any(self.val.load(i).label is not None for i in (self.val_ids or self.val.ids)[:3])
