@@ -103,6 +103,25 @@ def mean_std(values) -> str:
     return f"{values.mean():.4f} +- {values.std(ddof=1):.4f}"
 
 
+def class_scores(ev: dict) -> dict:
+    """An evaluation's score per class: Dice per structure where the score is a mean Dice (ACDC), else the confusion's
+    IoU per class (None: a class absent from both prediction and ground truth)."""
+    return dict(ev.get("dice") or ev["confusion"]["per_class_iou"])
+
+
+def per_class(values: dict, digits: int = 3) -> str:
+    """``RV 0.346 / Myo 0.808 / LV 0.884`` from ``{class: score}`` (None: ``-``)."""
+    return " / ".join(f"{name} {v:.{digits}f}" if v is not None else f"{name} -" for name, v in values.items())
+
+
+def parse_per_class(text: str | None) -> dict | None:
+    """The inverse of :func:`per_class` (None or empty: None)."""
+    if not text:
+        return None
+    pairs = (item.rsplit(" ", 1) for item in text.split(" / "))
+    return {name: None if v == "-" else float(v) for name, v in pairs}
+
+
 def evaluation(run_dir, refine: str | None = None, checkpoint: str = "last", split: str | None = None) -> dict:
     """A run's evaluation (optionally refined), computed once and cached in the run folder."""
     run = RunDir(run_dir)

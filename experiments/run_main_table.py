@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import (FIGURES, RESULTS, add_dataset_args, config_path, evaluation, load_config, mean_std, piped, read_records,
-                    seeded, tag, trained, write_table)
+from common import (FIGURES, RESULTS, add_dataset_args, class_scores, config_path, evaluation, load_config, mean_std,
+                    parse_per_class, per_class, piped, read_records, seeded, tag, trained, write_table)
 from scribblesup.conventions import UNLABELLED
 from scribblesup.crf import refine
 from scribblesup.datasets import open_split
@@ -211,6 +211,7 @@ def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round:
             if m is None:
                 r["miou"] = ev["confusion"]["miou"]
                 r["hd95"] = ev.get("mean_hd95")
+                r["per_class"] = per_class(class_scores(ev), digits=4)
         r["train_minutes"] = train_seconds(RunDir(path)) / 60
         return r
 
@@ -231,13 +232,23 @@ def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round:
 
 
 RUN_FIELDS = ["method", "seed", "steps", "pseudo_miou", "score", "score_densecrf", "score_mrf", "pct_of_full", "miou",
-              "hd95", "train_minutes", "run", "config"]
+              "hd95", "per_class", "train_minutes", "run", "config"]
 
 
 def read_runs(path: Path) -> dict:
     """The per-run rows of a seeds table's CSV by (method, seed)."""
-    rows = read_records(path, text=("method", "run", "config"), integers=("seed", "steps"))
+    rows = read_records(path, text=("method", "run", "config", "per_class"), integers=("seed", "steps"))
     return {(r["method"], r["seed"]): r for r in rows}
+
+
+def mean_per_class(rows: list[dict]) -> str:
+    """``RV 0.831 / Myo 0.755 / LV 0.881``: each class's score, the mean over ``rows`` (one per seed); ``-`` when a row
+    has no per-class record (rows of a call before the column existed)."""
+    values = [parse_per_class(r.get("per_class")) for r in rows]
+    if not values or any(v is None for v in values):
+        return "-"
+    return per_class({name: (float(np.mean([v[name] for v in values])) if all(v[name] is not None for v in values)
+                             else None) for name in values[0]})
 
 
 def seeds_summary(per_run: dict, reference: str | None = None) -> list[dict]:
@@ -253,6 +264,7 @@ def seeds_summary(per_run: dict, reference: str | None = None) -> list[dict]:
         summary.append({"method": method, "seeds": " ".join(str(r["seed"]) for r in mine), "steps": mine[0]["steps"],
                         "score": mean_std(scores), "pct_of_full": 100 * np.mean(scores) / np.mean(full) if full else None,
                         "per_seed": " / ".join(f"{v:.4f}" for v in scores), "scores": scores,
+                        "per_class": mean_per_class(mine),
                         "train_minutes": float(np.mean([r["train_minutes"] for r in mine]))})
     if reference:
         ref = next((r for r in summary if r["method"] == reference), None)
@@ -274,13 +286,15 @@ def write_seeds_table(args, t: str, per_run: dict, score_name: str, width) -> No
             "with the others). Rows are added as runs finish, over several calls if need be (run folders stay on "
             "the machine that trained them; the per-run CSV is the record). The no-pairwise ablation runs with seed "
             "0 only. The gap column: the reference's mean minus the row's, against two standard deviations of the "
-            "larger seed spread.")
+            f"larger seed spread. Per class: {'Dice per structure' if score_name == 'mean Dice' else 'IoU'}, the "
+            "mean over the seeds.")
     write_table(f"main_{t}_seeds", f"Main table over seeds: {args.dataset} ({t}), validation {score_name}", summary,
                 [("method", "method", ""), ("seeds", "seeds", ""), ("steps", "steps", ""),
                  (f"{score_name} (mean +- std)", "score", ""), ("% of full (of the means)", "pct_of_full", ".1f"),
-                 ("per seed", "per_seed", ""), *ref_columns, ("training (min)", "train_minutes", ".1f")],
+                 ("per seed", "per_seed", ""), ("per class (mean over seeds)", "per_class", ""), *ref_columns,
+                 ("training (min)", "train_minutes", ".1f")],
                 notes=[note], csv_fields=["method", "seeds", "steps", "score", "pct_of_full", "per_seed",
-                                          "vs_reference", "train_minutes"])
+                                          "per_class", "vs_reference", "train_minutes"])
     rows = sorted(per_run.values(), key=lambda r: (r["seed"], rank(r)))  # stable: a rank's rows in run order
     with atomic_path(RESULTS / f"main_{t}_seeds_runs.csv") as tmp, tmp.open("w", newline="") as f:
         w = csv.DictWriter(f, RUN_FIELDS, extrasaction="ignore")

@@ -20,7 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import RESULTS, add_dataset_args, config_path, evaluation, load_config, piped, tag, trained, write_table
+from common import (RESULTS, add_dataset_args, class_scores, config_path, evaluation, load_config, per_class, piped, tag,
+                    trained, write_table)
 from scribblesup.config import Config
 from scribblesup.runs import RunDir
 
@@ -37,12 +38,6 @@ def scored_run(recipe: str, config: Config, share_from=()) -> RunDir:
     if recipe.startswith("scribblesup"):
         return RunDir(piped(config, share_from)).round(config.pipeline.rounds)
     return RunDir(trained(config))
-
-
-def per_class(ev: dict) -> str:
-    """``RV 0.346 / Myo 0.808 / LV 0.884``: Dice per class where the score is a mean Dice, else IoU per class."""
-    values = ev.get("dice") or ev["confusion"]["per_class_iou"]
-    return " / ".join(f"{name} {v:.3f}" if v is not None else f"{name} -" for name, v in values.items())
 
 
 def main():
@@ -64,7 +59,7 @@ def main():
         top = RunDir(config.run_dir())
         done[config.name] = {"variant": name, "recipe": recipe, "overrides": " ".join(overrides) or "-",
                              "holdout": args.holdout, "score_name": ev["score_name"], "score": ev["score"],
-                             "miou": ev["confusion"]["miou"], "per_class": per_class(ev), "run": str(top.path)}
+                             "miou": ev["confusion"]["miou"], "per_class": per_class(class_scores(ev)), "run": str(top.path)}
         print(done[config.name], flush=True)
         table.write_text(json.dumps(done, indent=1))
     rows = sorted(done.values(), key=lambda r: (r["holdout"], r["recipe"], -r["score"]))

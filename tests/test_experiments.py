@@ -188,15 +188,25 @@ def test_score_only_trains_nothing_and_records_what_is_finished(tmp_path):
     assert rows == [] and recorded == [] and ctx["full_score"] is None and ctx["runs"] == {}
 
 
-def test_holdout_table_names_each_class_score():
+def test_tables_name_each_class_score_and_average_it_over_seeds():
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
-        from tune_on_holdout import per_class
+        from common import class_scores, parse_per_class, per_class
+        from run_main_table import mean_per_class
     finally:
         sys.path.remove(str(ROOT / "experiments"))
     # ACDC's evaluation has Dice per structure; CamVid's only the confusion's IoU per class (None: absent class)
-    assert per_class({"dice": {"RV": 0.3463, "Myo": 0.8081}, "confusion": {}}) == "RV 0.346 / Myo 0.808"
-    assert per_class({"confusion": {"per_class_iou": {"Sky": 0.91, "Pole": None}}}) == "Sky 0.910 / Pole -"
+    acdc = class_scores({"dice": {"RV": 0.3463, "Myo": 0.8081}, "confusion": {}})
+    assert per_class(acdc) == "RV 0.346 / Myo 0.808"
+    camvid = class_scores({"confusion": {"per_class_iou": {"Sky": 0.91, "Pole": None}}})
+    assert per_class(camvid) == "Sky 0.910 / Pole -"
+    assert parse_per_class(per_class(camvid, digits=4)) == {"Sky": 0.91, "Pole": None}
+    assert parse_per_class("") is None
+    # the seeds table: each class's mean over the seeds; a class absent in one seed has no mean; a row written
+    # before the column existed makes the whole cell unknown rather than a mean over fewer seeds
+    rows = [{"per_class": "RV 0.8000 / Myo 0.7000 / Pole -"}, {"per_class": "RV 0.9000 / Myo 0.7500 / Pole 0.1000"}]
+    assert mean_per_class(rows) == "RV 0.850 / Myo 0.725 / Pole -"
+    assert mean_per_class(rows + [{"per_class": None}]) == "-"
 
 
 def test_an_unknown_recipe_ends_in_one_line_and_exit_2(tmp_path):
