@@ -120,12 +120,12 @@ def test_seeds_table_grows_over_calls_and_compares_with_the_reference(tmp_path, 
 
     def row(method, seed, score):
         return {"method": method, "seed": seed, "steps": 10, "score": score, "train_minutes": 1.0 + seed,
-                "run": f"runs/{method}_{seed}"}
+                "run": f"runs/{method}_{seed}", "per_class": f"RV {score:.4f} / Myo 0.5000"}
 
     # a call whose reference has not run yet (the table is rewritten after each run): no gaps, no exit
     run_main_table.write_seeds_table(Args, "t", {("full supervision", 0): row("full supervision", 0, 0.9)},
                                      "mean Dice", 0.25)
-    assert "| full supervision | 0 | 10 | 0.9000 | 100.0 | 0.9000 | - |" in (tmp_path / "main_t_seeds.md").read_text()
+    assert "| full supervision | 0 | 10 | 0.9000 | 100.0 | 0.9000 | RV 0.900 / Myo 0.500 | - |" in (tmp_path / "main_t_seeds.md").read_text()
     (tmp_path / "main_t_seeds_runs.csv").unlink()
     per_run = {}
     for rows in ([row("full supervision", 0, 0.9), row("B", 0, 0.8)],  # a first call: seed 0
@@ -135,9 +135,10 @@ def test_seeds_table_grows_over_calls_and_compares_with_the_reference(tmp_path, 
         per_run.update({(r["method"], r["seed"]): r for r in rows})
         run_main_table.write_seeds_table(Args, "t", per_run, "mean Dice", 0.25)
     md = (tmp_path / "main_t_seeds.md").read_text()
-    assert "| B | 0 1 2 | 10 | 0.8200 +- 0.0200 | 91.1 | 0.8000 / 0.8200 / 0.8400 | reference | 2.0 |" in md
+    assert ("| B | 0 1 2 | 10 | 0.8200 +- 0.0200 | 91.1 | 0.8000 / 0.8200 / 0.8400 | RV 0.820 / Myo 0.500 | reference "
+            "| 2.0 |") in md
     assert "| full supervision | 0 1 2 | 10 | 0.9000 +- 0.0000 | 100.0 |" in md
-    assert "| C | 2 | 10 | 0.5000 | 55.6 | 0.5000 | +0.3200 (> 2 sd = 0.0400) | 3.0 |" in md
+    assert "| C | 2 | 10 | 0.5000 | 55.6 | 0.5000 | RV 0.500 / Myo 0.500 | +0.3200 (> 2 sd = 0.0400) | 3.0 |" in md
     back = run_main_table.read_runs(tmp_path / "main_t_seeds_runs.csv")
     assert back[("B", 1)]["score"] == 0.82 and back[("B", 1)]["seed"] == 1 and len(back) == 7
 
@@ -222,13 +223,12 @@ def test_an_unknown_recipe_ends_in_one_line_and_exit_2(tmp_path):
 def test_new_options_at_their_neutral_value_keep_committed_config_digests():
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
-        from common import config_path, read_records, seeded
-        from run_main_table import config_digest
+        from common import config_path, seeded
+        from run_main_table import config_digest, read_runs
     finally:
         sys.path.remove(str(ROOT / "experiments"))
-    committed = read_records(ROOT / "experiments/results/main_acdc-fold1_cpu_seeds_runs.csv",
-                             text=("method", "run", "config"), integers=("seed", "steps"))
-    by_method = {r["method"]: r["config"] for r in committed if r["seed"] == 0}
+    committed = read_runs(ROOT / "experiments/results/main_acdc-fold1_cpu_seeds_runs.csv")
+    by_method = {method: r["config"] for (method, seed), r in committed.items() if seed == 0}
     full = seeded(config_path("unet_full", "acdc", "cpu"), 0)
     ss = seeded(config_path("scribblesup", "acdc", "cpu"), 0)
     # the rows were committed before train.scribble_weight existed: an option left at 0 retrains nothing
