@@ -182,3 +182,30 @@ def test_the_class_bias_recipe_runs_end_to_end_on_the_demo_data(tmp_path):
     assert area["recipe"] == area["paper"]
     (bg, rv, myo, lv), (bg0, rv0, myo0, lv0) = area["stronger"], area["paper"]
     assert myo < myo0 and bg - bg0 == myo0 - myo and (rv, lv) == (rv0, lv0)
+
+
+def test_the_gated_crf_recipe_trains_every_round_with_both_scribble_terms(tmp_path):
+    """experiments/configs/scribblesup-bias-gcrf_acdc-fold1_cpu.yaml on the bundled demo data: every round's network
+    trains on the pseudo labels plus the scribbles' partial cross-entropy plus the gated CRF loss, with the bias of
+    the recipe it extends; its same-steps control fine-tunes on round 0's labels with the same terms."""
+    from pathlib import Path
+
+    from scribblesup.config import load_config
+    from scribblesup.pipeline import run_pipeline
+    from scribblesup.runs import RunDir
+    from test_runs import DEMO_DATA
+
+    configs = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+    small = [f"output.root={tmp_path}", "data.dataset=folder", f"data.root={DEMO_DATA / 'acdc'}",
+             "data.train_split=all", "data.val_split=all", "data.input_size=[32,32]", "model.width=0.125",
+             "train.steps=2", "train.batch_size=2", "train.eval_every=2", "train.checkpoint_every=1",
+             "pipeline.rounds=1", "pipeline.finetune_steps=1", "pipeline.workers=1"]
+    for stem in ("scribblesup-bias-gcrf_acdc-fold1_cpu", "scribblesup-bias-gcrf-control_acdc-fold1_cpu"):
+        config = load_config(configs / f"{stem}.yaml", small)
+        run = RunDir(run_pipeline(config, progress=False))
+        assert config.propagation.class_bias == [0, 0, 0.1, 0]
+        for k in (0, 1):
+            log = run.round(k).log().read_text()
+            assert "loss: cross-entropy + scribbles' partial cross-entropy x 1 + gated CRF x 0.3" in log, (stem, k)
+        trained_on = load_config(run.round(1).config).data.pseudo_dir
+        assert Path(trained_on) == run.round(0 if stem.endswith("control_acdc-fold1_cpu") else 1).pseudo
