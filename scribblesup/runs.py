@@ -134,19 +134,29 @@ def close_logger(path: Path) -> None:
 def run_lock(run_dir: Path):
     """Hold an OS lock on ``run_dir`` (``.lock``): a second process on the same run folder fails at once.
 
-    The lock is released on exit and by the OS when the process dies (kill included).
+    The lock is released on exit and by the OS when the process dies (kill included). A folder this call made and
+    left holding nothing but the lock (a run refused before it wrote anything) is removed again.
     """
     run_dir = Path(run_dir)
+    made = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    locked = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise FileExistsError(f"{run_dir}: another process is using this folder (locked); wait for it "
                                   "or choose another name (--set name=...)") from None
+        locked = True
         yield
     finally:
+        if made and locked and [p.name for p in run_dir.iterdir()] == [".lock"]:
+            (run_dir / ".lock").unlink(missing_ok=True)  # still holding the lock: no other process is inside
+            try:
+                run_dir.rmdir()
+            except OSError:  # another process made a file there meanwhile: its folder now
+                pass
         os.close(fd)
 
 

@@ -111,6 +111,28 @@ def test_a_locked_run_folder_is_refused(tmp_path):
         pass
 
 
+def test_a_run_refused_before_it_writes_leaves_no_folder(tmp_path):
+    # a folder the lock made and nothing else wrote to goes again (bad input: nothing half-written)
+    with pytest.raises(ValueError):
+        with run_lock(tmp_path / "new"):
+            raise ValueError("bad input")
+    assert not (tmp_path / "new").exists()
+    with run_lock(tmp_path / "kept"):
+        (tmp_path / "kept" / "config.yaml").write_text("x")
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [".lock", "config.yaml"]
+    # a folder that was there before stays, empty or not
+    (tmp_path / "old").mkdir()
+    with run_lock(tmp_path / "old"):
+        pass
+    assert (tmp_path / "old").is_dir()
+    # through the command line: one line, exit 2, no run folder
+    recipe = pathlib.Path(__file__).resolve().parents[1] / "experiments/configs/scribblesup-bias-gcrf_acdc-fold1_cpu.yaml"
+    r = subprocess.run([sys.executable, "-m", "scribblesup", "run", "--config", str(recipe), "--set", f"output.root={tmp_path / 'runs'}", "name=x", "propagation.class_bias=[0,0.1]"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "class_bias has 2 values" in r.stderr
+    assert not (tmp_path / "runs" / "x").exists()
+
+
 def test_outputs_get_the_usual_permissions(demo_run):
     run_dir, _ = demo_run
     for f in ("last.pt", "config.yaml", "eval_all_last.json"):
