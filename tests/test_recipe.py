@@ -155,6 +155,16 @@ def test_a_small_class_bias_leaves_a_contrast_edge_where_it_is():
         propagate_scribbles(img, scr, 2, PropagationParams(n_segments=16, class_bias=[0, 0, 0.1]))
 
 
+def demo_recipe_overrides(tmp_path):
+    """An ACDC recipe config shrunk to the bundled demo data (ACDC's four classes): one round, a few steps."""
+    from test_runs import DEMO_DATA
+
+    return [f"output.root={tmp_path}", "data.dataset=folder", f"data.root={DEMO_DATA / 'acdc'}",
+            "data.train_split=all", "data.val_split=all", "data.input_size=[32,32]", "model.width=0.125",
+            "train.steps=2", "train.batch_size=2", "train.eval_every=2", "train.checkpoint_every=1",
+            "pipeline.rounds=1", "pipeline.finetune_steps=1", "pipeline.workers=1"]
+
+
 def test_the_class_bias_recipe_runs_end_to_end_on_the_demo_data(tmp_path):
     """experiments/configs/scribblesup-bias_acdc-fold1_cpu.yaml, shrunk to the bundled demo data (ACDC's four
     classes), runs its rounds; on these three images a Myo bias of 0.1 flips no region in round 0, 0.3 hands some of
@@ -165,13 +175,9 @@ def test_the_class_bias_recipe_runs_end_to_end_on_the_demo_data(tmp_path):
     from scribblesup.config import load_config
     from scribblesup.pipeline import run_pipeline
     from scribblesup.runs import RunDir
-    from test_runs import DEMO_DATA
 
     recipe = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "scribblesup-bias_acdc-fold1_cpu.yaml"
-    small = [f"output.root={tmp_path}", "data.dataset=folder", f"data.root={DEMO_DATA / 'acdc'}",
-             "data.train_split=all", "data.val_split=all", "data.input_size=[32,32]", "model.width=0.125",
-             "train.steps=2", "train.batch_size=2", "train.eval_every=2", "train.checkpoint_every=1",
-             "pipeline.rounds=1", "pipeline.finetune_steps=1", "pipeline.workers=1"]
+    small = demo_recipe_overrides(tmp_path)
     runs = {}
     for name, extra in (("recipe", []), ("paper", ["propagation.class_bias=null", "pipeline.rounds=0"]),
                         ("stronger", ["propagation.class_bias=[0,0,0.3,0]", "pipeline.rounds=0"])):
@@ -193,13 +199,9 @@ def test_the_gated_crf_recipe_trains_every_round_with_both_scribble_terms(tmp_pa
     from scribblesup.config import load_config
     from scribblesup.pipeline import run_pipeline
     from scribblesup.runs import RunDir
-    from test_runs import DEMO_DATA
 
     configs = Path(__file__).resolve().parents[1] / "experiments" / "configs"
-    small = [f"output.root={tmp_path}", "data.dataset=folder", f"data.root={DEMO_DATA / 'acdc'}",
-             "data.train_split=all", "data.val_split=all", "data.input_size=[32,32]", "model.width=0.125",
-             "train.steps=2", "train.batch_size=2", "train.eval_every=2", "train.checkpoint_every=1",
-             "pipeline.rounds=1", "pipeline.finetune_steps=1", "pipeline.workers=1"]
+    small = demo_recipe_overrides(tmp_path)
     for stem in ("scribblesup-bias-gcrf_acdc-fold1_cpu", "scribblesup-bias-gcrf-control_acdc-fold1_cpu"):
         config = load_config(configs / f"{stem}.yaml", small)
         run = RunDir(run_pipeline(config, progress=False))
