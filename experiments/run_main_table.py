@@ -26,7 +26,8 @@ main_<data>_<schedule>_seeds.md (mean +- std and the per-seed values) and _seeds
 rewritten as each run finishes. The per-run CSV is the record across calls and machines: a call adds its runs to the
 rows already there, and a run whose rows are there and whose folder is not on this machine is not retrained, so a
 table over seeds can be built one seed (or one run) per session; ``--score-only`` adds the runs finished on this
-machine and trains nothing (a session ending mid-seed), ``--table-only`` rewrites the table from the CSV.
+machine and trains nothing (a session ending mid-seed), ``--table-only`` rewrites the table from the CSV, and
+``--only <recipe>...`` trains just those runs (e.g. a recipe and its control for one more seed) and keeps the rest.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ from scribblesup.io import atomic_path
 from scribblesup.runs import RunDir, load_run, read_csv, train_seconds
 
 REFINEMENTS = ("densecrf", "mrf")
+NOPAIRWISE = "scribblesup-nopairwise"  # --only's name of the no-pairwise ablation (seed 0)
+BASE_RECIPES = ("unet_full", "scribblesup", "unet_pce", NOPAIRWISE)
 
 
 def qualitative(ss_dir, final_dir, config, out, n: int = 3):
@@ -111,21 +114,26 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
     ss_config = seeded(ss_path, seed, weak, suffix)
     # (row label, config, pipeline?, every round a row?) in the order they run: the reference points and the
     # pipelines first, so a call cut short has the comparisons that matter most (the table orders rows by `rank`)
-    units = [("full supervision", full_config, False, False), ("ScribbleSup", ss_config, True, True)]
-    units += [(recipe, seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix), True, False)
-              for recipe in args.recipes]
-    units.append(("pCE (scribbles only)", pce_config, False, False))
-    units += [(recipe, seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix), False, False)
-              for recipe in args.train_recipes]
+    # (recipe name, row label, config, pipeline?, every round a row?)
+    units = [("unet_full", "full supervision", full_config, False, False),
+             ("scribblesup", "ScribbleSup", ss_config, True, True)]
+    units += [(recipe, recipe, seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix), True,
+               False) for recipe in args.recipes]
+    units.append(("unet_pce", "pCE (scribbles only)", pce_config, False, False))
+    units += [(recipe, recipe, seeded(config_path(recipe, args.dataset, args.schedule), seed, weak, suffix), False,
+               False) for recipe in args.train_recipes]
     if seed == 0:
         np_rounds = (args.nopairwise_rounds if args.nopairwise_rounds is not None
                      else (0 if args.schedule == "cpu" else ss_config.pipeline.rounds))
         np_config = load_config(ss_path, [*weak, f"name={ss_config.name}_nopairwise", "propagation.pairwise_weight=0",
                                           f"pipeline.rounds={np_rounds}"])
-        units.append(("ScribbleSup without pairwise", np_config, True, True))
+        units.append((NOPAIRWISE, "ScribbleSup without pairwise", np_config, True, True))
+    only = getattr(args, "only", None)
+    if only:
+        units = [u for u in units if u[0] in only]
 
     rows, runs, full_score, pce_dir = [], {}, None, None
-    for label, config, pipeline, every_round in units:
+    for _, label, config, pipeline, every_round in units:
         last = config.pipeline.rounds
         methods = ([f"{label}, round {k}" for k in (range(last + 1) if every_round else [last])] if pipeline
                    else [label])
@@ -312,6 +320,10 @@ def main():
                     help="more pipeline configs to compare (<recipe>_<data>_<schedule>.yaml; final round only)")
     ap.add_argument("--train-recipes", nargs="*", default=[],
                     help="more training configs to compare (<recipe>_<data>_<schedule>.yaml, e.g. unet_pce-gcrf)")
+    ap.add_argument("--only", nargs="+", metavar="RECIPE",
+                    help="with --seeds: train (or reuse) only these of the table's runs, by recipe name (unet_full, "
+                         f"scribblesup, unet_pce, {NOPAIRWISE}, or one of --recipes / --train-recipes), in the "
+                         "table's order; the other rows of the CSV stay as they are")
     ap.add_argument("--reference", help="with --seeds: the method (a row's name) every other row is compared with")
     ap.add_argument("--table-only", action="store_true",
                     help="with --seeds: rewrite the seeds table from its per-run CSV, training nothing")
@@ -326,6 +338,12 @@ def main():
                          "named with it; default: the configs', medial_axis)")
     args = ap.parse_args()
     args.seeds_mode = args.seeds is not None
+    if args.only:
+        known = {*BASE_RECIPES, *args.recipes, *args.train_recipes}
+        unknown = [r for r in args.only if r not in known]
+        if unknown or not args.seeds_mode:
+            ap.error(f"--only {' '.join(unknown)}: not a run of this table (choose from {', '.join(sorted(known))})"
+                     if unknown else "--only needs --seeds")
     t = tag(args.dataset, args.schedule) + (f"_{args.scribbles}" if args.scribbles else "")
     ss_config = load_config(config_path("scribblesup", args.dataset, args.schedule))
     score_name = "mean Dice" if args.dataset == "acdc" else "mIoU"

@@ -176,6 +176,26 @@ def test_seeds_table_reuses_committed_rows_instead_of_retraining(tmp_path, monke
     assert ctx["runs"] == {} and not ctx["ss_config"].run_dir().exists()
 
 
+def test_only_runs_the_named_recipes_and_leaves_the_other_rows_alone():
+    """--only scribblesup-bias: the one run of that recipe, none of the baselines before it in the table's order."""
+    run_main_table = _main_table()
+
+    class Args:
+        dataset, schedule, scribbles, nopairwise_rounds = "acdc", "cpu", None, None
+        recipes, train_recipes, refine, seeds_mode = ["scribblesup-bias"], [], False, True
+        only = ["scribblesup-bias"]
+
+    seed = 96  # a seed no session trains
+    method = "scribblesup-bias, round 3"
+    digest = run_main_table.config_digest(run_main_table.load_config(run_main_table.config_path(
+        "scribblesup-bias", "acdc", "cpu"), [f"train.seed={seed}"]))
+    committed = {(method, seed): {"method": method, "seed": seed, "score": 0.8, "config": digest}}
+    recorded = []
+    rows, ctx = run_main_table.seed_rows(Args, seed, committed, recorded.extend)
+    assert [r["method"] for r in recorded] == [method]
+    assert ctx["full_score"] is None and rows[0]["pct_of_full"] is None
+
+
 def test_score_only_trains_nothing_and_records_what_is_finished(tmp_path):
     run_main_table = _main_table()
 
