@@ -122,17 +122,19 @@ def parse_per_class(text: str | None) -> dict | None:
     return {name: None if v == "-" else float(v) for name, v in pairs}
 
 
-def evaluation(run_dir, refine: str | None = None, checkpoint: str = "last", split: str | None = None) -> dict:
-    """A run's evaluation (optionally refined), computed once and cached in the run folder."""
+def evaluation(run_dir, refine: str | None = None, checkpoint: str = "last", split: str | None = None,
+               logit_offset: dict | None = None) -> dict:
+    """A run's evaluation (optionally calibrated by a logit offset, ``{class: value}``, and refined), computed once
+    and cached in the run folder."""
     run = RunDir(run_dir)
     config = load_config(run.config)
     split = split or config.data.val_split
-    path = run.evaluation(split, checkpoint, refine)
+    path = run.evaluation(split, checkpoint, refine, logit_offset=logit_offset)
     if not path.is_file():
         model, config, _ = load_run(run.path, checkpoint)
         ds = open_split(config.data, split)
         t0 = time.perf_counter()
-        result = evaluate_run(model, config, ds, progress=True, refine=refine)
+        result = evaluate_run(model, config, ds, progress=True, refine=refine, logit_offset=logit_offset)
         result["seconds"] = time.perf_counter() - t0
         write_json(path, result)
     return json.loads(path.read_text())

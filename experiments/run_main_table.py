@@ -42,6 +42,7 @@ import numpy as np
 
 from common import (FIGURES, RESULTS, add_dataset_args, class_scores, config_path, evaluation, load_config, mean_std,
                     parse_per_class, per_class, piped, read_records, seeded, tag, trained, write_table)
+from scribblesup.cli import class_value
 from scribblesup.conventions import UNLABELLED
 from scribblesup.crf import refine
 from scribblesup.datasets import open_split
@@ -137,6 +138,8 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
         last = config.pipeline.rounds
         methods = ([f"{label}, round {k}" for k in (range(last + 1) if every_round else [last])] if pipeline
                    else [label])
+        if calibrated(args, label):
+            methods.append(offset_method(args, f"{label}, round {last}"))
         final = RunDir(config.run_dir()).round(last) if pipeline else RunDir(config.run_dir())
         digest = config_digest(config)
         finished = final.evaluation(config.data.val_split, "last").is_file()
@@ -167,6 +170,16 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
         record(mine)
     return sorted(rows, key=rank), {"full_score": full_score, "runs": runs, "pce_dir": pce_dir,
                                      "ss_config": ss_config}
+
+
+def calibrated(args, label: str) -> bool:
+    """Whether a run gets a row with ``--logit-offset``: the final round of each of ``--recipes``."""
+    return bool(getattr(args, "logit_offset", None)) and label in args.recipes
+
+
+def offset_method(args, method: str) -> str:
+    """``scribblesup-bias-gcrf, round 3, logit offset Myo=-1.5``: the row of a run's calibrated evaluation."""
+    return f"{method}, logit offset " + " ".join(f"{k}={v:g}" for k, v in args.logit_offset)
 
 
 def rank(row: dict) -> int:
@@ -211,10 +224,10 @@ def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round:
     """The rows of one finished run: one per round of a pipeline (``every_round``) or its final round."""
     refine_last = args.refine and not args.seeds_mode
 
-    def row(method, path, pseudo=None, refined=True, steps=None):
+    def row(method, path, pseudo=None, refined=True, steps=None, logit_offset=None):
         r = {"method": method, "seed": seed, "run": str(path), "pseudo_miou": pseudo, "steps": steps}
         for m in (None,) + (REFINEMENTS if refined else ()):
-            ev = evaluation(path, m)
+            ev = evaluation(path, m, logit_offset=logit_offset)
             r[f"score{'_' + m if m else ''}"] = ev["score"]
             if m is None:
                 r["miou"] = ev["confusion"]["miou"]
@@ -233,9 +246,12 @@ def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round:
         k = int(r["round"])
         if k != last and not every_round:
             continue
+        steps = steps0 + k * ft if config.pipeline.init == "finetune" else steps0
         out.append(row(f"{label}, round {k}", RunDir(run_dir).round(k).path, float(r["pseudo_miou"]),
-                       refined=(k == last and refine_last),
-                       steps=steps0 + k * ft if config.pipeline.init == "finetune" else steps0))
+                       refined=(k == last and refine_last), steps=steps))
+        if k == last and calibrated(args, label):
+            out.append(row(offset_method(args, f"{label}, round {k}"), RunDir(run_dir).round(k).path,
+                           float(r["pseudo_miou"]), refined=False, steps=steps, logit_offset=dict(args.logit_offset)))
     return out
 
 
@@ -324,6 +340,9 @@ def main():
                     help="with --seeds: train (or reuse) only these of the table's runs, by recipe name (unet_full, "
                          f"scribblesup, unet_pce, {NOPAIRWISE}, or one of --recipes / --train-recipes), in the "
                          "table's order; the other rows of the CSV stay as they are")
+    ap.add_argument("--logit-offset", nargs="+", type=class_value, metavar="CLASS=VALUE",
+                    help="one more row for the final round of each of --recipes: its network calibrated at test time "
+                         "(the offset chosen on held-out training groups, experiments/tune_logit_offset.py)")
     ap.add_argument("--reference", help="with --seeds: the method (a row's name) every other row is compared with")
     ap.add_argument("--table-only", action="store_true",
                     help="with --seeds: rewrite the seeds table from its per-run CSV, training nothing")

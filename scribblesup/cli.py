@@ -118,6 +118,18 @@ def _cmd_propagate(args) -> int:
     return 0
 
 
+def class_value(text: str) -> tuple[str, float]:
+    """``CLASS=VALUE`` (e.g. ``Myo=-1.5``) -> ``("Myo", -1.5)``."""
+    name, sep, value = text.rpartition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if not sep or not name or number is None or not np.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected CLASS=VALUE with a finite number (e.g. Myo=-1.5), got {text!r}")
+    return name, number
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -236,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=_positive, help="first N images only")
     e.add_argument("--refine", choices=["densecrf", "mrf"],
                    help="post-process predictions: fully connected CRF (needs pydensecrf2) or grid MRF")
+    e.add_argument("--logit-offset", nargs="+", type=class_value, metavar="CLASS=VALUE",
+                   help="test-time calibration: add VALUE to CLASS's logit before the softmax (e.g. Myo=-1.5; "
+                        "chosen on held-out training images: docs/method.md)")
     e.set_defaults(func=_cmd_evaluate)
 
     r = sub.add_parser("predict", help="predict label maps for images with a trained run")
@@ -246,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     r.add_argument("--checkpoint", choices=["best", "last"], default="best")
     r.add_argument("--probabilities", action="store_true", help="also write <name>_prob.npy (K, H, W) float16")
+    r.add_argument("--logit-offset", nargs="+", type=class_value, metavar="CLASS=VALUE",
+                   help="test-time calibration, as in evaluate (the probabilities written are the calibrated ones)")
     r.set_defaults(func=_cmd_predict)
 
     d = sub.add_parser("demo", help="run the bundled demo on a few real images",
@@ -375,16 +392,19 @@ def _cmd_evaluate(args) -> int:
     else:
         ds = open_split(config.data, split)
     ids = ds.ids[: args.limit] if args.limit else None
+    offset = dict(args.logit_offset) if args.logit_offset else None
     try:
-        result = evaluate_run(model, config, ds, ids=ids, progress=True, refine=args.refine)
+        result = evaluate_run(model, config, ds, ids=ids, progress=True, refine=args.refine, logit_offset=offset)
     except ValueError as exc:
         raise ValueError(f"{run.path}: {exc}") from None
-    write_json(run.evaluation(label, args.checkpoint, args.refine), result)
+    write_json(run.evaluation(label, args.checkpoint, args.refine, logit_offset=offset), result)
     refined = f", refined by {args.refine}" if args.refine else ""
-    report = format_report(result, f"{config.name}: {label}, {args.checkpoint} checkpoint{refined}")
-    run.evaluation(label, args.checkpoint, args.refine, suffix=".md").write_text(report)
+    calibrated = ", logit offset " + " ".join(f"{k}={v:g}" for k, v in offset.items()) if offset else ""
+    report = format_report(result, f"{config.name}: {label}, {args.checkpoint} checkpoint{calibrated}{refined}")
+    md = run.evaluation(label, args.checkpoint, args.refine, suffix=".md", logit_offset=offset)
+    md.write_text(report)
     print(report)
-    print(f"wrote {run.evaluation(label, args.checkpoint, args.refine, suffix='.md')} and .json")
+    print(f"wrote {md} and .json")
     return 0
 
 
@@ -397,11 +417,15 @@ def _cmd_predict(args) -> int:
 
     from .datasets.folder import IMAGE_SUFFIXES
     from .datasets.nifti import case_of, normalise_volume, read_volume, write_prediction
-    from .inference import predict_probabilities
+    from .inference import logit_offset_vector, predict_probabilities
     from .io import atomic_path, check_outputs, read_image, write_label_png
     from .runs import load_run
 
     model, config, info = load_run(args.run, args.checkpoint)
+    try:
+        offset = logit_offset_vector(dict(args.logit_offset or ()), info.class_names)
+    except ValueError as exc:
+        raise ValueError(f"{args.run}: {exc}") from None
     files = []
     for p in args.inputs:
         if p.is_dir():
@@ -424,12 +448,13 @@ def _cmd_predict(args) -> int:
             data, reference = read_volume(path)
             volume = np.moveaxis(normalise_volume(data, options.get("normalise", "percentile"),
                                                   options.get("window")), axis, 0)
-            labels = np.stack([predict_probabilities(model, v[:, :, None], config.data.input_size).argmax(0)
+            labels = np.stack([predict_probabilities(model, v[:, :, None], config.data.input_size,
+                                                     logit_offset=offset).argmax(0)
                                for v in volume]).astype(np.uint8)
             write_prediction(out, labels, reference, axis)
             continue
         image = read_image(path)
-        probs = predict_probabilities(model, image, config.data.input_size)
+        probs = predict_probabilities(model, image, config.data.input_size, logit_offset=offset)
         write_label_png(out, probs.argmax(0).astype(np.uint8), info.palette)
         if args.probabilities:
             with atomic_path(args.output / f"{path.stem}_prob.npy") as tmp:

@@ -39,6 +39,29 @@ def match_channels(image: np.ndarray, in_channels: int) -> np.ndarray:
     raise ValueError(f"image has {c} channels, the network takes {in_channels}")
 
 
+def logit_offset_vector(offsets: dict | None, class_names) -> np.ndarray | None:
+    """The per-class logit offset (K,) of ``{class name: value}`` (a test-time calibration, see
+    :func:`predict_probabilities`); classes not named get 0. None or empty: None.
+
+    Examples
+    --------
+    >>> logit_offset_vector({"Myo": -1.5}, ["background", "RV", "Myo", "LV"])
+    array([ 0. ,  0. , -1.5,  0. ])
+    """
+    if not offsets:
+        return None
+    names = list(class_names)
+    unknown = [name for name in offsets if name not in names]
+    if unknown:
+        raise ValueError(f"logit offset for {', '.join(map(str, unknown))}: no such class (classes: {', '.join(names)})")
+    vector = np.zeros(len(names))
+    for name, value in offsets.items():
+        if not np.isfinite(value):
+            raise ValueError(f"logit offset for {name}: {value} is not a finite number")
+        vector[names.index(name)] = value
+    return vector
+
+
 def _logits_at_image_size(model, image: np.ndarray, input_size, device=None) -> torch.Tensor:
     """The network's logits (1, K, H, W) for one image, resized to ``input_size`` for the network and back."""
     device = device or next(model.parameters()).device
@@ -51,15 +74,25 @@ def _logits_at_image_size(model, image: np.ndarray, input_size, device=None) -> 
 
 
 @torch.no_grad()
-def predict_probabilities(model, image: np.ndarray, input_size, device=None) -> np.ndarray:
+def predict_probabilities(model, image: np.ndarray, input_size, device=None, logit_offset=None) -> np.ndarray:
     """Class probabilities (K, H, W) of one image at its own size.
 
     The image is resized to ``input_size`` (the size the network was trained at),
     and the logits are resized back to the image's size before the softmax. A
     colour image given to a grayscale network is averaged to gray, and the
     other way round repeated (see :func:`match_channels`).
+
+    ``logit_offset`` (K,), e.g. from :func:`logit_offset_vector`, is added to the
+    logits before the softmax: a test-time calibration (post-hoc logit adjustment)
+    that undoes a bias the training labels gave the network, such as the
+    myocardium that graph-cut pseudo labels make too thick. Chosen on labelled
+    held-out training images (experiments/tune_logit_offset.py), never on the
+    split that is reported.
     """
-    return torch.softmax(_logits_at_image_size(model, image, input_size, device), dim=1)[0].cpu().numpy()
+    logits = _logits_at_image_size(model, image, input_size, device)
+    if logit_offset is not None:
+        logits = logits + torch.as_tensor(np.asarray(logit_offset), dtype=logits.dtype, device=logits.device)[:, None, None]
+    return torch.softmax(logits, dim=1)[0].cpu().numpy()
 
 
 @torch.no_grad()
@@ -95,12 +128,15 @@ def evaluate_edges(model, dataset, input_size, device=None, ids=None, progress: 
 
 
 def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: bool = False,
-                   refine: str | None = None, refine_options: dict | None = None) -> dict:
+                   refine: str | None = None, refine_options: dict | None = None,
+                   logit_offset: dict | None = None) -> dict:
     """Score a network on a dataset split.
 
     ``refine`` (``densecrf`` or ``mrf``, see :func:`scribblesup.crf.refine`) post-processes
     each prediction with the image before scoring, with ``refine_options`` or else the
     dataset's measured settings (:func:`scribblesup.crf.refinement_options`).
+    ``logit_offset`` (``{class name: value}``) calibrates the logits first
+    (:func:`predict_probabilities`); the result records it.
 
     Returns the dataset-level confusion summary (per-class IoU, mIoU, pixel and
     mean accuracy) and, for datasets with 3D volumes (ACDC, NIfTI), Dice and HD95 per
@@ -117,9 +153,10 @@ def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: 
     confusion = ConfusionMatrix(k)
     predictions = {}
     volumes = dataset.volumes() if hasattr(dataset, "volumes") else None
+    offset = logit_offset_vector(logit_offset, dataset.info.class_names)
     for sample_id in tqdm(ids, desc="evaluate", unit="img", disable=not progress, leave=False):
         s = dataset.load(sample_id)
-        probabilities = predict_probabilities(model, s.image, input_size, device)
+        probabilities = predict_probabilities(model, s.image, input_size, device, logit_offset=offset)
         if refine:
             options = refine_options if refine_options is not None else refinement_options(dataset.info.name, refine)
             pred = refine_prediction(s.image, probabilities, refine, **options)
@@ -131,6 +168,8 @@ def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: 
     model.train(was_training)
     result = {"confusion": confusion.summary(dataset.info.class_names), "score": confusion.miou,
               "score_name": "mIoU", "images": len(ids), "refine": refine}
+    if offset is not None:
+        result["logit_offset"] = dict(logit_offset)
     if volumes is not None:
         foreground = range(1, k)
         per_volume = {}
@@ -158,14 +197,15 @@ def evaluate_model(model, dataset, input_size, device=None, ids=None, progress: 
 
 
 def evaluate_run(model, config, dataset, device=None, ids=None, progress: bool = False,
-                 refine: str | None = None) -> dict:
+                 refine: str | None = None, logit_offset: dict | None = None) -> dict:
     """Score a trained run's network as its config's task says: :func:`evaluate_edges` for ``train.task: edges``,
-    else :func:`evaluate_model` (optionally refined)."""
+    else :func:`evaluate_model` (optionally calibrated and refined)."""
     if config.train.task == "edges":
-        if refine:
-            raise ValueError("an edge network's maps are not refined (refinement is for segmentations)")
+        if refine or logit_offset:
+            raise ValueError("an edge network's maps are not refined or calibrated (that is for segmentations)")
         return evaluate_edges(model, dataset, config.data.input_size, device, ids=ids, progress=progress)
-    return evaluate_model(model, dataset, config.data.input_size, device, ids=ids, progress=progress, refine=refine)
+    return evaluate_model(model, dataset, config.data.input_size, device, ids=ids, progress=progress, refine=refine,
+                          logit_offset=logit_offset)
 
 
 def _nanmean(values) -> float:

@@ -8,7 +8,7 @@ The layout of a run folder is spelled out here and nowhere else::
         scalars.csv             loss and lr every train.log_every steps, validation scores every train.eval_every
         last.pt  best.pt        checkpoints (plain tensors, numbers, strings: loadable with weights_only=True)
         class_weights.json      the loss's class weights, what they were counted on, the counts
-        eval_<split>_<checkpoint>[_<refine>].json / .md
+        eval_<split>_<checkpoint>[_offset<class><value>][_<refine>].json / .md   (scribblesup evaluate)
         rounds.csv              (scribblesup run) one row per round
         edges/                  (scribblesup run, pipeline.edge_steps) the edge network trained on round 0's labels
         round<k>/               (scribblesup run) a training run folder, plus
@@ -26,6 +26,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,9 +91,13 @@ class RunDir:
     def log(self, name: str = "train") -> Path:
         return self.path / f"{name}.log"
 
-    def evaluation(self, split: str, checkpoint: str = "last", refine: str | None = None, suffix: str = ".json"):
-        """``eval_<split>_<checkpoint>[_<refine>]<suffix>``: an evaluation result of this run."""
-        return self.path / f"eval_{split}_{checkpoint}{'_' + refine if refine else ''}{suffix}"
+    def evaluation(self, split: str, checkpoint: str = "last", refine: str | None = None, suffix: str = ".json",
+                   logit_offset: dict | None = None):
+        """``eval_<split>_<checkpoint>[_offset<class><value>...][_<refine>]<suffix>``: an evaluation result of this
+        run (``logit_offset``: ``{class name: value}``, e.g. ``_offsetMyo-1.5``)."""
+        offset = "".join(f"_offset{re.sub(r'[^A-Za-z0-9]+', '-', str(name))}{value:+g}"
+                         for name, value in sorted((logit_offset or {}).items()) if value)
+        return self.path / f"eval_{split}_{checkpoint}{offset}{'_' + refine if refine else ''}{suffix}"
 
     def round(self, k: int) -> "RunDir":
         return RunDir(self.path / f"round{k}")

@@ -177,23 +177,28 @@ def test_seeds_table_reuses_committed_rows_instead_of_retraining(tmp_path, monke
 
 
 def test_only_runs_the_named_recipes_and_leaves_the_other_rows_alone():
-    """--only scribblesup-bias: the one run of that recipe, none of the baselines before it in the table's order."""
+    """--only scribblesup-bias: the one run of that recipe, none of the baselines before it in the table's order;
+    --logit-offset adds its calibrated row, a row of its own in the record."""
     run_main_table = _main_table()
 
     class Args:
         dataset, schedule, scribbles, nopairwise_rounds = "acdc", "cpu", None, None
         recipes, train_recipes, refine, seeds_mode = ["scribblesup-bias"], [], False, True
-        only = ["scribblesup-bias"]
+        only, logit_offset = ["scribblesup-bias"], [("Myo", -1.5)]
 
     seed = 96  # a seed no session trains
-    method = "scribblesup-bias, round 3"
+    methods = ["scribblesup-bias, round 3", "scribblesup-bias, round 3, logit offset Myo=-1.5"]
     digest = run_main_table.config_digest(run_main_table.load_config(run_main_table.config_path(
         "scribblesup-bias", "acdc", "cpu"), [f"train.seed={seed}"]))
-    committed = {(method, seed): {"method": method, "seed": seed, "score": 0.8, "config": digest}}
+    committed = {(m, seed): {"method": m, "seed": seed, "score": 0.8 + 0.01 * i, "config": digest}
+                 for i, m in enumerate(methods)}
     recorded = []
     rows, ctx = run_main_table.seed_rows(Args, seed, committed, recorded.extend)
-    assert [r["method"] for r in recorded] == [method]
+    assert [r["method"] for r in recorded] == methods
     assert ctx["full_score"] is None and rows[0]["pct_of_full"] is None
+    # a call without the calibrated row committed would score it: the plain row alone is not reused for both
+    assert run_main_table.reused_rows({k: v for k, v in committed.items() if k[0] == methods[0]}, seed, methods,
+                                      digest) is None
 
 
 def test_score_only_trains_nothing_and_records_what_is_finished(tmp_path):

@@ -210,3 +210,41 @@ def test_a_class_bias_of_the_wrong_length_stops_the_pipeline_before_it_writes(tm
     with pytest.raises(ValueError, match="propagation.class_bias has 2 values for 4 classes"):
         run_pipeline(config, progress=False)
     assert not (tmp_path / "bias" / "config.yaml").exists() and not (tmp_path / "cache").exists()
+
+
+def test_a_logit_offset_calibrates_evaluate_and_predict_and_a_wrong_class_is_refused(demo_run, tmp_path, capsys):
+    """A class's logit lowered far enough is never predicted (known answer); the offset shifts every log-probability
+    by its value up to one constant per pixel (invariant); the evaluation is filed under its own name."""
+    import json
+
+    from scribblesup.inference import logit_offset_vector, predict_probabilities
+    from scribblesup.io import write_image
+
+    run_path, _ = demo_run
+    run = RunDir(run_path)
+    assert main(["evaluate", "--run", str(run.path), "--checkpoint", "last", "--logit-offset", "Myo=-1000"]) == 0
+    path = run.evaluation("all", "last", logit_offset={"Myo": -1000})
+    assert path.name == "eval_all_last_offsetMyo-1000.json"
+    result = json.loads(path.read_text())
+    assert result["logit_offset"] == {"Myo": -1000}
+    assert np.array(result["confusion"]["confusion_matrix"])[:, 2].sum() == 0  # no pixel predicted Myo
+    model, config, info = load_run(run.path, "last")
+    image = np.random.default_rng(0).random((40, 36, 1)).astype(np.float32)
+    offset = logit_offset_vector({"RV": 0.5, "LV": -2.0}, info.class_names)
+    plain, shifted = (np.log(predict_probabilities(model, image, config.data.input_size, logit_offset=o))
+                      for o in (None, offset))
+    drift = shifted - plain - offset[:, None, None]
+    assert np.allclose(drift, drift[:1], atol=1e-4)  # the same constant for every class of a pixel
+    write_image(tmp_path / "img.png", image)
+    assert main(["predict", "--run", str(run.path), "--checkpoint", "last", str(tmp_path / "img.png"), "-o",
+                 str(tmp_path / "pred"), "--probabilities", "--logit-offset", "Myo=-1000"]) == 0
+    assert np.load(tmp_path / "pred" / "img_prob.npy")[2].max() == 0
+    # a class the run does not have: one line naming the run and the classes, exit 2, nothing written
+    capsys.readouterr()
+    before = sorted(p.name for p in run.path.iterdir())
+    assert main(["evaluate", "--run", str(run.path), "--logit-offset", "Aorta=1"]) == 2
+    err = capsys.readouterr().err
+    assert "Aorta: no such class" in err and str(run.path) in err and "Traceback" not in err
+    assert main(["predict", "--run", str(run.path), str(tmp_path / "img.png"), "-o", str(tmp_path / "p2"),
+                 "--logit-offset", "Aorta=1"]) == 2
+    assert sorted(p.name for p in run.path.iterdir()) == before and not (tmp_path / "p2").exists()

@@ -1,0 +1,79 @@
+"""Choose a test-time logit offset for one class on held-out training groups (issue 12).
+
+    python experiments/tune_logit_offset.py --dataset acdc --holdout 8 --class Myo \\
+        --variants ss-bias0.1-sw1-gcrf0.3 ss-bias0.1-sw1-gcrf0.3-control --offsets 0 -0.5 -1 -1.5 -2 -3
+
+Networks trained on graph-cut pseudo labels inherit their biases: on ACDC the myocardium the cut makes too thick
+(the shrinking bias) comes out of the network thicker still, eating into the LV cavity. Adding a constant to that
+class's logit before the softmax (post-hoc logit adjustment; ``scribblesup evaluate|predict --logit-offset``)
+undoes it without retraining. Each ``--variants`` name is a run of ``tune_on_holdout.py`` with the same
+``--holdout`` (trained without the held-out groups; its final round is scored on them, last checkpoint), so the
+offset is chosen on training patients' ground truth, never on the split whose score is reported. Each evaluation is
+cached in the run folder (``eval_holdout_last_offset<class><value>.json``). Writes
+experiments/results/logit_offset_<data>_<schedule>_<class>.md and .csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from common import RESULTS, add_dataset_args, class_scores, evaluation, load_config, per_class, tag, write_table
+from scribblesup.runs import RunDir
+
+
+def final_round(run: str) -> RunDir:
+    """The folder scored for a run of tune_on_holdout.py: a pipeline's final round, or the training run itself."""
+    top = RunDir(run)
+    if top.rounds_csv.is_file():
+        return top.round(load_config(top.config).pipeline.rounds)
+    return top
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataset_args(ap)
+    ap.add_argument("--holdout", type=int, required=True, help="the held-out groups of the tune_on_holdout.py runs")
+    ap.add_argument("--class", dest="name", required=True, help="the class whose logit is offset (e.g. Myo)")
+    ap.add_argument("--variants", nargs="+", required=True, help="variant names of tune_on_holdout.py runs")
+    ap.add_argument("--offsets", nargs="+", type=float, default=[0, -0.5, -1, -1.5, -2, -3])
+    args = ap.parse_args()
+    t = tag(args.dataset, args.schedule)
+    holdout = RESULTS / f"holdout_{t}.json"
+    done = json.loads(holdout.read_text()) if holdout.is_file() else {}
+    runs = {r["variant"]: r["run"] for r in done.values() if r["holdout"] == args.holdout}
+    missing = [v for v in args.variants if v not in runs]
+    if missing:
+        raise SystemExit(f"{holdout}: no run of variant {', '.join(missing)} with --holdout {args.holdout} "
+                         "(run it with tune_on_holdout.py first)")
+    absent = [runs[v] for v in args.variants if not RunDir(runs[v]).config.is_file()]
+    if absent:
+        raise SystemExit(f"{', '.join(absent)}: not on this machine (run folders stay where they trained)")
+    rows = []
+    for variant in args.variants:
+        scored = final_round(runs[variant])
+        mine = []
+        for offset in args.offsets:
+            ev = evaluation(scored.path, split="holdout", logit_offset={args.name: offset} if offset else None)
+            mine.append({"variant": variant, "offset": offset, "score": ev["score"], "miou": ev["confusion"]["miou"],
+                         "per_class": per_class(class_scores(ev)), "run": str(scored.path)})
+        best = max(mine, key=lambda r: r["score"])
+        for r in mine:
+            r["best"] = "best" if r is best else ""
+        rows += mine
+        print(f"{variant}: best {args.name} offset {best['offset']:g} ({best['score']:.4f} against "
+              f"{next(r['score'] for r in mine if r['offset'] == 0) if 0 in args.offsets else float('nan'):.4f} "
+              "without)", flush=True)
+    score_name = "mean Dice" if args.dataset == "acdc" else "mIoU"
+    write_table(f"logit_offset_{t}_{args.name}", f"Test-time logit offset of {args.name} on {args.holdout} held-out "
+                f"training groups, {args.dataset} ({t})", rows,
+                [("variant", "variant", ""), (f"{args.name} offset", "offset", "g"),
+                 (f"{score_name} (holdout)", "score", ".4f"), ("mIoU", "miou", ".4f"), ("per class", "per_class", ""),
+                 ("", "best", ""), ("run", "run", "")],
+                notes=["Each variant's network (tune_on_holdout.py: trained without the held-out groups; ScribbleSup: "
+                       "its final round, last checkpoint) scored on the held-out groups' ground truth with the offset "
+                       "added to the class's logit before the softmax; the reported split is never used here."])
+
+
+if __name__ == "__main__":
+    main()
