@@ -94,7 +94,9 @@ def versus(reference, scores) -> str:
         return f"{gap:+.4f} (one seed each: no spread yet)"
     spread = max(np.std(reference, ddof=1) if len(reference) > 1 else 0.0,
                  np.std(scores, ddof=1) if len(scores) > 1 else 0.0)
-    return f"{gap:+.4f} ({'>' if abs(gap) > 2 * spread else '<='} 2 sd = {2 * spread:.4f})"
+    # one side's spread alone understates the uncertainty of a one-seed row: the mark is then no claim
+    lone = "" if len(reference) > 1 and len(scores) > 1 else "; one side has one seed: no claim"
+    return f"{gap:+.4f} ({'>' if abs(gap) > 2 * spread else '<='} 2 sd = {2 * spread:.4f}{lone})"
 
 
 def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows: None) -> tuple[list[dict], dict]:

@@ -38,6 +38,7 @@ def test_versus_says_when_a_gap_exceeds_two_standard_deviations():
     assert versus([0.80, 0.81, 0.82], [0.79, 0.80, 0.81]) == "+0.0100 (<= 2 sd = 0.0200)"
     assert versus([0.80, 0.81, 0.82], [0.85, 0.86, 0.87]).startswith("-0.0500 (> 2 sd")
     assert versus([0.80], [0.70]) == "+0.1000 (one seed each: no spread yet)"
+    assert versus([0.80, 0.81], [0.70]) == "+0.1050 (> 2 sd = 0.0141; one side has one seed: no claim)"
 
 
 def test_per_run_records_come_back_with_their_types(tmp_path):
@@ -138,7 +139,7 @@ def test_seeds_table_grows_over_calls_and_compares_with_the_reference(tmp_path, 
     assert ("| B | 0 1 2 | 10 | 0.8200 +- 0.0200 | 91.1 | 0.8000 / 0.8200 / 0.8400 | RV 0.820 / Myo 0.500 | reference "
             "| 2.0 |") in md
     assert "| full supervision | 0 1 2 | 10 | 0.9000 +- 0.0000 | 100.0 |" in md
-    assert "| C | 2 | 10 | 0.5000 | 55.6 | 0.5000 | RV 0.500 / Myo 0.500 | +0.3200 (> 2 sd = 0.0400) | 3.0 |" in md
+    assert "| C | 2 | 10 | 0.5000 | 55.6 | 0.5000 | RV 0.500 / Myo 0.500 | +0.3200 (> 2 sd = 0.0400; one side has one seed: no claim) | 3.0 |" in md
     back = run_main_table.read_runs(tmp_path / "main_t_seeds_runs.csv")
     assert back[("B", 1)]["score"] == 0.82 and back[("B", 1)]["seed"] == 1 and len(back) == 7
 
