@@ -47,7 +47,7 @@ from scribblesup.conventions import UNLABELLED
 from scribblesup.crf import refine
 from scribblesup.datasets import open_split
 from scribblesup.figures import plot_rounds, pseudo_labels_of, qualitative_grid
-from scribblesup.inference import predict_probabilities
+from scribblesup.inference import format_logit_offset, predict_probabilities
 from scribblesup.pipeline import region_graph_cache
 from scribblesup.io import atomic_path
 from scribblesup.runs import RunDir, load_run, read_csv, train_seconds
@@ -181,7 +181,7 @@ def calibrated(args, label: str) -> bool:
 
 def offset_method(args, method: str) -> str:
     """``scribblesup-bias-gcrf, round 3, logit offset Myo=-1.5``: the row of a run's calibrated evaluation."""
-    return f"{method}, logit offset " + " ".join(f"{k}={v:g}" for k, v in args.logit_offset)
+    return f"{method}, logit offset {format_logit_offset(dict(args.logit_offset))}"
 
 
 def rank(row: dict) -> int:

@@ -373,7 +373,7 @@ def _cmd_run(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from .datasets import open_dataset, open_split
-    from .inference import evaluate_run, format_report
+    from .inference import evaluate_run, format_logit_offset, format_report
     from .runs import RunDir, load_run, write_json
 
     run = RunDir(args.run)
@@ -399,7 +399,7 @@ def _cmd_evaluate(args) -> int:
         raise ValueError(f"{run.path}: {exc}") from None
     write_json(run.evaluation(label, args.checkpoint, args.refine, logit_offset=offset), result)
     refined = f", refined by {args.refine}" if args.refine else ""
-    calibrated = ", logit offset " + " ".join(f"{k}={v:g}" for k, v in offset.items()) if offset else ""
+    calibrated = f", logit offset {format_logit_offset(offset)}" if offset else ""
     report = format_report(result, f"{config.name}: {label}, {args.checkpoint} checkpoint{calibrated}{refined}")
     md = run.evaluation(label, args.checkpoint, args.refine, suffix=".md", logit_offset=offset)
     md.write_text(report)

@@ -62,6 +62,17 @@ def logit_offset_vector(offsets: dict | None, class_names) -> np.ndarray | None:
     return vector
 
 
+def format_logit_offset(offsets: dict) -> str:
+    """``Myo=-1.5``: how reports and tables name a logit offset.
+
+    Examples
+    --------
+    >>> format_logit_offset({"Myo": -1.5, "LV": 0.25})
+    'Myo=-1.5 LV=0.25'
+    """
+    return " ".join(f"{name}={value:g}" for name, value in offsets.items())
+
+
 def _logits_at_image_size(model, image: np.ndarray, input_size, device=None) -> torch.Tensor:
     """The network's logits (1, K, H, W) for one image, resized to ``input_size`` for the network and back."""
     device = device or next(model.parameters()).device
