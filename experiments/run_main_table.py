@@ -140,8 +140,8 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
         last = config.pipeline.rounds
         methods = ([f"{label}, round {k}" for k in (range(last + 1) if every_round else [last])] if pipeline
                    else [label])
-        if calibrated(args, label):
-            methods.append(offset_method(args, f"{label}, round {last}"))
+        if logit_offset(args, label, config):
+            methods.append(offset_method(logit_offset(args, label, config), f"{label}, round {last}"))
         final = RunDir(config.run_dir()).round(last) if pipeline else RunDir(config.run_dir())
         digest = config_digest(config)
         finished = final.evaluation(config.data.val_split, "last").is_file()
@@ -174,14 +174,17 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
                                      "ss_config": ss_config}
 
 
-def calibrated(args, label: str) -> bool:
-    """Whether a run gets a row with ``--logit-offset``: the final round of each of ``--recipes``."""
-    return bool(getattr(args, "logit_offset", None)) and label in args.recipes
+def logit_offset(args, label: str, config) -> dict:
+    """The logit offset of a run's calibrated row (empty: no such row): for the final round of each of ``--recipes``,
+    ``--logit-offset`` or else the recipe config's ``test.logit_offset``."""
+    if label not in args.recipes:
+        return {}
+    return dict(args.logit_offset) if getattr(args, "logit_offset", None) else dict(config.test.logit_offset)
 
 
-def offset_method(args, method: str) -> str:
+def offset_method(offset: dict, method: str) -> str:
     """``scribblesup-bias-gcrf, round 3, logit offset Myo=-1.5``: the row of a run's calibrated evaluation."""
-    return f"{method}, logit offset {format_logit_offset(dict(args.logit_offset))}"
+    return f"{method}, logit offset {format_logit_offset(offset)}"
 
 
 def rank(row: dict) -> int:
@@ -214,6 +217,7 @@ def config_digest(config) -> str:
     it, never for one whose defaults changed since."""
     d = config.to_dict()
     d.pop("name", None)
+    d.pop("test", None)  # what evaluate applies changes no training (a calibrated row's method names its offset)
     # options added since the first committed rows, at the value that leaves training as it was: left out, so
     # adding an option does not retrain what it cannot change (any other value is part of the digest)
     for section, key, neutral in DIGEST_NEUTRAL:
@@ -251,9 +255,10 @@ def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round:
         steps = steps0 + k * ft if config.pipeline.init == "finetune" else steps0
         out.append(row(f"{label}, round {k}", RunDir(run_dir).round(k).path, float(r["pseudo_miou"]),
                        refined=(k == last and refine_last), steps=steps))
-        if k == last and calibrated(args, label):
-            out.append(row(offset_method(args, f"{label}, round {k}"), RunDir(run_dir).round(k).path,
-                           float(r["pseudo_miou"]), refined=False, steps=steps, logit_offset=dict(args.logit_offset)))
+        offset = logit_offset(args, label, config)
+        if k == last and offset:
+            out.append(row(offset_method(offset, f"{label}, round {k}"), RunDir(run_dir).round(k).path,
+                           float(r["pseudo_miou"]), refined=False, steps=steps, logit_offset=offset))
     return out
 
 
@@ -343,8 +348,9 @@ def main():
                          f"scribblesup, unet_pce, {NOPAIRWISE}, or one of --recipes / --train-recipes), in the "
                          "table's order; the other rows of the CSV stay as they are")
     ap.add_argument("--logit-offset", nargs="+", type=class_value, metavar="CLASS=VALUE",
-                    help="one more row for the final round of each of --recipes: its network calibrated at test time "
-                         "(the offset chosen on held-out training groups, experiments/tune_logit_offset.py)")
+                    help="the calibrated row of the final round of each of --recipes: its network with this logit "
+                         "offset at test time, instead of the recipe config's test.logit_offset (chosen on held-out "
+                         "training groups, experiments/tune_logit_offset.py)")
     ap.add_argument("--reference", help="with --seeds: the method (a row's name) every other row is compared with")
     ap.add_argument("--table-only", action="store_true",
                     help="with --seeds: rewrite the seeds table from its per-run CSV, training nothing")

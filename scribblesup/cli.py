@@ -248,9 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=_positive, help="first N images only")
     e.add_argument("--refine", choices=["densecrf", "mrf"],
                    help="post-process predictions: fully connected CRF (needs pydensecrf2) or grid MRF")
-    e.add_argument("--logit-offset", nargs="+", type=class_value, metavar="CLASS=VALUE",
-                   help="test-time calibration: add VALUE to CLASS's logit before the softmax (e.g. Myo=-1.5; "
-                        "chosen on held-out training images: docs/method.md)")
+    _offset_args(e, "test-time calibration: add VALUE to CLASS's logit before the softmax (e.g. Myo=-1.5; chosen "
+                    "on held-out training images: docs/method.md); default: the run config's test.logit_offset")
     e.set_defaults(func=_cmd_evaluate)
 
     r = sub.add_parser("predict", help="predict label maps for images with a trained run")
@@ -261,8 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     r.add_argument("--checkpoint", choices=["best", "last"], default="best")
     r.add_argument("--probabilities", action="store_true", help="also write <name>_prob.npy (K, H, W) float16")
-    r.add_argument("--logit-offset", nargs="+", type=class_value, metavar="CLASS=VALUE",
-                   help="test-time calibration, as in evaluate (the probabilities written are the calibrated ones)")
+    _offset_args(r, "test-time calibration, as in evaluate (the probabilities written are the calibrated ones); "
+                    "default: the run config's test.logit_offset")
     r.set_defaults(func=_cmd_predict)
 
     d = sub.add_parser("demo", help="run the bundled demo on a few real images",
@@ -371,6 +370,19 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _offset_args(parser, help_text: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--logit-offset", nargs="+", type=class_value, metavar="CLASS=VALUE", help=help_text)
+    group.add_argument("--no-logit-offset", action="store_true", help="no calibration, whatever the config says")
+
+
+def _logit_offset(args, config) -> dict | None:
+    """The test-time logit offset in force: the command line's, else the run config's ``test.logit_offset``."""
+    if args.no_logit_offset:
+        return None
+    return dict(args.logit_offset) if args.logit_offset else dict(config.test.logit_offset) or None
+
+
 def _cmd_evaluate(args) -> int:
     from .datasets import open_dataset, open_split
     from .inference import evaluate_run, format_logit_offset, format_report
@@ -392,7 +404,7 @@ def _cmd_evaluate(args) -> int:
     else:
         ds = open_split(config.data, split)
     ids = ds.ids[: args.limit] if args.limit else None
-    offset = dict(args.logit_offset) if args.logit_offset else None
+    offset = _logit_offset(args, config)
     try:
         result = evaluate_run(model, config, ds, ids=ids, progress=True, refine=args.refine, logit_offset=offset)
     except ValueError as exc:
@@ -417,13 +429,13 @@ def _cmd_predict(args) -> int:
 
     from .datasets.folder import IMAGE_SUFFIXES
     from .datasets.nifti import case_of, normalise_volume, read_volume, write_prediction
-    from .inference import logit_offset_vector, predict_probabilities
+    from .inference import format_logit_offset, logit_offset_vector, predict_probabilities
     from .io import atomic_path, check_outputs, read_image, write_label_png
     from .runs import load_run
 
     model, config, info = load_run(args.run, args.checkpoint)
     try:
-        offset = logit_offset_vector(dict(args.logit_offset or ()), info.class_names)
+        offset = logit_offset_vector(_logit_offset(args, config), info.class_names)
     except ValueError as exc:
         raise ValueError(f"{args.run}: {exc}") from None
     files = []
@@ -459,7 +471,8 @@ def _cmd_predict(args) -> int:
         if args.probabilities:
             with atomic_path(args.output / f"{path.stem}_prob.npy") as tmp:
                 np.save(tmp, probs.astype(np.float16))
-    print(f"wrote {len(files)} predictions to {args.output}")
+    calibrated = f" (logit offset {format_logit_offset(_logit_offset(args, config))})" if offset is not None else ""
+    print(f"wrote {len(files)} predictions to {args.output}{calibrated}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Experiment configuration: one YAML file per experiment, parsed once into typed, validated dataclasses.
 
-A config file has the sections ``data``, ``model``, ``augment``, ``train``, ``propagation``, ``pipeline`` and
-``output`` (any may be left out: the defaults below fill it) and an optional ``name``. A ``base:`` key names
+A config file has the sections ``data``, ``model``, ``augment``, ``train``, ``propagation``, ``pipeline``,
+``test`` and ``output`` (any may be left out: the defaults below fill it) and an optional ``name``. A ``base:`` key names
 another config file (relative to this one), or a list of them (later ones win), whose values this file overrides,
 section by section, as mmsegmentation's ``_base_`` does. ``key.sub=value`` overrides (``--set``) apply last.
 
@@ -161,6 +161,18 @@ class PipelineConfig:
 
 
 @dataclass
+class TestConfig:
+    """What ``scribblesup evaluate`` and ``predict`` apply to a trained network; nothing in training, label
+    inference or a run's own validation scores reads it, so a resumed run, or a variant sharing round 0, may differ in
+    it. A trained run keeps the value it was trained with (in its checkpoints); the command line overrides it."""
+
+    # post-hoc logit adjustment, {class name: value} added to the class's logit before the softmax (e.g.
+    # {Myo: -1.5}); choose it on held-out training images (experiments/tune_logit_offset.py), never on the split
+    # whose score is reported. The command line's --logit-offset replaces it; --no-logit-offset drops it
+    logit_offset: dict[str, float] = _f({})
+
+
+@dataclass
 class OutputConfig:
     root: str = "runs"
 
@@ -176,6 +188,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    test: TestConfig = field(default_factory=TestConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def to_dict(self) -> dict:
@@ -207,6 +220,8 @@ class Config:
         if self.pipeline.edge_steps and not (self.propagation.edge_weight or 0) > 0:
             raise ValueError(f"{source}: pipeline.edge_steps trains an edge network for the pairwise term; give it a "
                              "weight, propagation.edge_weight > 0")
+        if self.train.task == "edges" and self.test.logit_offset:
+            raise ValueError(f"{source}: train.task: edges maps are not calibrated; leave test.logit_offset empty")
         if self.data.supervision == "pseudo" and not self.data.pseudo_dir:
             raise ValueError(f"{source}: data.supervision: pseudo needs data.pseudo_dir "
                              "(a folder of <id>.png pseudo labels)")
@@ -254,11 +269,15 @@ def _build(cls, data, path: str, source: str):
     return cls(**values)
 
 
+# mapping-valued keys: a config or override replaces them whole, and a change is one key (test.logit_offset)
+WHOLE_MAPPINGS = ("options", "logit_offset")
+
+
 def _merge(base: dict, update: dict) -> dict:
-    """``update`` over ``base``, section by section (``model.options`` and lists are replaced whole)."""
+    """``update`` over ``base``, section by section (lists and :data:`WHOLE_MAPPINGS` are replaced whole)."""
     out = copy.deepcopy(base)
     for key, value in update.items():
-        if isinstance(out.get(key), dict) and isinstance(value, dict) and key != "options":
+        if isinstance(out.get(key), dict) and isinstance(value, dict) and key not in WHOLE_MAPPINGS:
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
@@ -332,7 +351,7 @@ def config_differences(old: Config, new: Config) -> list[str]:
     """Dotted keys whose values differ between two configs."""
     def flat(d, prefix=""):
         for k, v in d.items():
-            if isinstance(v, dict) and k != "options":
+            if isinstance(v, dict) and k not in WHOLE_MAPPINGS:
                 yield from flat(v, f"{prefix}{k}.")
             else:
                 yield f"{prefix}{k}", v

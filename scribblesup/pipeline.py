@@ -53,7 +53,7 @@ ROUNDS_ONLY = ("name", "output.root", "propagation.network_weight", "propagation
                "propagation.edge_weight", "pipeline.rounds", "pipeline.init", "pipeline.finetune_steps",
                "pipeline.finetune_lr", "pipeline.later_crf_loss_weight", "pipeline.workers", "pipeline.engine",
                "pipeline.ray_address", "pipeline.cache_dir", "pipeline.edge_steps", "pipeline.relabel",
-               "train.eval_every", "train.checkpoint_every", "train.log_every", "train.device")
+               "train.eval_every", "train.checkpoint_every", "train.log_every", "train.device", "test.logit_offset")
 
 
 def share_round_zero(source, config: Config) -> bool:

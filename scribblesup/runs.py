@@ -41,10 +41,11 @@ from .io import atomic_path, remove_stale_temp_files
 SCALAR_FIELDS = ["step", "loss", "lr", "val_score", "val_miou", "val_mean_dice", "seconds"]
 ROUND_FIELDS = ["round", "pseudo_miou", "pseudo_pixel_accuracy", "pseudo_coverage", "val_score", "val_miou",
                 "val_mean_dice", "label_seconds", "train_seconds"]
-# what a --resume may change in a run's config: the schedule's length and the run's bookkeeping
+# what a --resume may change in a run's config: the schedule's length, the run's bookkeeping, and what only
+# evaluate / predict read (test.*)
 RESUMABLE_CHANGES = ("train.steps", "pipeline.rounds", "train.eval_every", "train.checkpoint_every",
                      "train.log_every", "pipeline.workers", "train.device", "data.root", "output.root",
-                     "pipeline.cache_dir")
+                     "pipeline.cache_dir", "test.logit_offset")
 
 
 class RunDir:

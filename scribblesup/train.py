@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .config import Config
 from .conventions import UNLABELLED
 from .datasets import open_split
-from .inference import evaluate_run, format_report, pick_device, to_tensor
+from .inference import evaluate_run, format_report, logit_offset_vector, pick_device, to_tensor
 from .io import read_label_png
 from .edges import label_boundaries
 from . import distributed
@@ -236,6 +236,10 @@ class Trainer:
         # the training data (pseudo labels, scribbles) checked before the run folder is written: a bad input leaves
         # nothing behind
         self.samples = TrainingSamples(config, train_split)
+        try:  # read by evaluate / predict only, but a class the data lacks is an error now, not after training
+            logit_offset_vector(config.test.logit_offset, self.samples.dataset.info.class_names)
+        except ValueError as exc:
+            raise ValueError(f"test.logit_offset: {exc}") from None
         error = None
         if self.ctx.main:  # rank 0 alone writes the run folder
             try:

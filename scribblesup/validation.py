@@ -42,7 +42,10 @@ def check_value(value, hint, where: str, rules: dict):
     if hint is dict or origin is dict:
         if not isinstance(value, dict):
             raise ValueError(f"{where} must be a mapping, got {value!r}")
-        return value
+        if not args:
+            return value
+        return {check_value(k, args[0], f"{where} key", {}): check_value(v, args[1], f"{where}.{k}", rules)
+                for k, v in value.items()}
     if hint is bool:
         ok = isinstance(value, bool)
     elif hint is int:

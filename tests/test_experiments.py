@@ -202,6 +202,24 @@ def test_only_runs_the_named_recipes_and_leaves_the_other_rows_alone():
                                       digest) is None
 
 
+def test_a_recipe_configs_logit_offset_gives_its_calibrated_row_and_leaves_the_digest_alone():
+    """The recipe scribblesup-bias-gcrf carries test.logit_offset: its final round gets the calibrated row without
+    --logit-offset, and its config digest (what committed rows are matched by) ignores the test section."""
+    run_main_table = _main_table()
+
+    class Args:
+        recipes, logit_offset = ["scribblesup-bias-gcrf"], None
+
+    path = run_main_table.config_path("scribblesup-bias-gcrf", "acdc", "cpu")
+    config = run_main_table.load_config(path)
+    assert run_main_table.logit_offset(Args, "scribblesup-bias-gcrf", config) == {"Myo": -1.5}
+    assert run_main_table.logit_offset(Args, "scribblesup-bias", config) == {}  # not one of --recipes
+    Args.logit_offset = [("Myo", -1.0)]
+    assert run_main_table.logit_offset(Args, "scribblesup-bias-gcrf", config) == {"Myo": -1.0}
+    plain = run_main_table.load_config(path, ["test.logit_offset={}"])
+    assert run_main_table.config_digest(plain) == run_main_table.config_digest(config)
+
+
 def test_score_only_trains_nothing_and_records_what_is_finished(tmp_path):
     run_main_table = _main_table()
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from scribblesup.cli import main
-from scribblesup.config import load_config
+from scribblesup.config import config_differences, load_config
 from scribblesup.demo import DEMO_DATA
 from scribblesup.runs import RunDir, load_checkpoint, load_run, run_lock
 from scribblesup.train import train
@@ -248,3 +248,33 @@ def test_a_logit_offset_calibrates_evaluate_and_predict_and_a_wrong_class_is_ref
     assert main(["predict", "--run", str(run.path), str(tmp_path / "img.png"), "-o", str(tmp_path / "p2"),
                  "--logit-offset", "Aorta=1"]) == 2
     assert sorted(p.name for p in run.path.iterdir()) == before and not (tmp_path / "p2").exists()
+
+
+def test_a_config_logit_offset_is_what_evaluate_applies_and_training_ignores(tmp_path, capsys):
+    """test.logit_offset travels with the run (its checkpoints) and is evaluate's default; --no-logit-offset gives the
+    run's own plain evaluation back; a resume may change it; a class the data lacks is refused before training."""
+    import json
+
+    config = demo_config(tmp_path, "cal", "test.logit_offset={Myo: -1000}")
+    run = RunDir(train(config, progress=False))
+    plain = json.loads(run.evaluation("all", "last").read_text())  # the run's own score: not calibrated
+    assert "logit_offset" not in plain
+    assert main(["evaluate", "--run", str(run.path), "--checkpoint", "last"]) == 0
+    calibrated = json.loads(run.evaluation("all", "last", logit_offset={"Myo": -1000}).read_text())
+    assert calibrated["logit_offset"] == {"Myo": -1000}
+    assert np.array(calibrated["confusion"]["confusion_matrix"])[:, 2].sum() == 0  # no pixel predicted Myo
+    assert main(["evaluate", "--run", str(run.path), "--checkpoint", "last", "--no-logit-offset"]) == 0
+    again = json.loads(run.evaluation("all", "last").read_text())
+    assert again["confusion"]["confusion_matrix"] == plain["confusion"]["confusion_matrix"]
+    with pytest.raises(SystemExit) as exit_:  # argparse: the two are exclusive
+        main(["evaluate", "--run", str(run.path), "--no-logit-offset", "--logit-offset", "Myo=1"])
+    assert exit_.value.code == 2
+    # what evaluate reads changes nothing in training: a resume may change it, and round 0 is shared across it
+    changed = demo_config(tmp_path, "cal", "test.logit_offset={LV: 0.5}")
+    assert config_differences(config, changed) == ["test.logit_offset"]
+    train(changed, resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"test.logit_offset: logit offset for Aorta: no such class"):
+        train(demo_config(tmp_path, "bad", "test.logit_offset={Aorta: 1}"), progress=False)
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match=r"--set test.logit_offset=\{Myo: high\}: test.logit_offset.Myo must be float, got .high."):
+        load_config(None, ["test.logit_offset={Myo: high}"])
