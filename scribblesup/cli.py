@@ -352,6 +352,7 @@ def _cmd_train(args) -> int:
         return 0
     print(f"run folder: {run.path}")
     print(run.evaluation(config.data.val_split, "last", suffix=".md").read_text())
+    _print_calibrated(run, config)
     return 0
 
 
@@ -367,7 +368,16 @@ def _cmd_run(args) -> int:
         return 0
     print(f"run folder: {run.path}")
     print(run.rounds_csv.read_text())
+    _print_calibrated(run.round(config.pipeline.rounds), config)
     return 0
+
+
+def _print_calibrated(run, config) -> None:
+    """The run's evaluation with its config's ``test.logit_offset``, where training wrote one."""
+    offset = dict(config.test.logit_offset)
+    md = run.evaluation(config.data.val_split, "last", suffix=".md", logit_offset=offset)
+    if offset and md.is_file():
+        print(md.read_text())
 
 
 def _offset_args(parser, help_text: str) -> None:

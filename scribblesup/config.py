@@ -162,9 +162,10 @@ class PipelineConfig:
 
 @dataclass
 class TestConfig:
-    """What ``scribblesup evaluate`` and ``predict`` apply to a trained network; nothing in training, label
-    inference or a run's own validation scores reads it, so a resumed run, or a variant sharing round 0, may differ in
-    it. A trained run keeps the value it was trained with (in its checkpoints); the command line overrides it."""
+    """What ``scribblesup evaluate`` and ``predict`` apply to a trained network; nothing in training or label
+    inference reads it (the end of training scores the last checkpoint with it too, beside the plain score), so a
+    resumed run, or a variant sharing round 0, may differ in it. A trained run keeps the value it was trained with
+    (in its checkpoints); the command line overrides it."""
 
     # post-hoc logit adjustment, {class name: value} added to the class's logit before the softmax (e.g.
     # {Myo: -1.5}); choose it on held-out training images (experiments/tune_logit_offset.py), never on the split

@@ -15,11 +15,14 @@ from scribblesup.runs import RunDir, load_checkpoint, load_run, run_lock
 from scribblesup.train import train
 
 
+def demo_overrides(tmp_path, name="demo") -> list[str]:
+    return [f"name={name}", f"output.root={tmp_path}", "data.dataset=folder", f"data.root={DEMO_DATA / 'acdc'}",
+            "data.train_split=all", "data.val_split=all", "data.input_size=[32,32]", "model.width=0.125",
+            "train.steps=2", "train.batch_size=2", "train.eval_every=2", "train.checkpoint_every=1"]
+
+
 def demo_config(tmp_path, name="demo", *extra):
-    return load_config(None, [
-        f"name={name}", f"output.root={tmp_path}", "data.dataset=folder", f"data.root={DEMO_DATA / 'acdc'}",
-        "data.train_split=all", "data.val_split=all", "data.input_size=[32,32]", "model.width=0.125",
-        "train.steps=2", "train.batch_size=2", "train.eval_every=2", "train.checkpoint_every=1", *extra])
+    return load_config(None, [*demo_overrides(tmp_path, name), *extra])
 
 
 @pytest.fixture(scope="module")
@@ -256,11 +259,16 @@ def test_a_config_logit_offset_is_what_evaluate_applies_and_training_ignores(tmp
     import json
 
     config = demo_config(tmp_path, "cal", "test.logit_offset={Myo: -1000}")
-    run = RunDir(train(config, progress=False))
+    assert main(["train", "--set", *demo_overrides(tmp_path, "cal"), "test.logit_offset={Myo: -1000}"]) == 0
+    assert "all, last checkpoint, logit offset Myo=-1000" in capsys.readouterr().out  # printed beside the plain one
+    run = RunDir(config.run_dir())
     plain = json.loads(run.evaluation("all", "last").read_text())  # the run's own score: not calibrated
     assert "logit_offset" not in plain
+    written = run.evaluation("all", "last", logit_offset={"Myo": -1000})
+    assert np.array(json.loads(written.read_text())["confusion"]["confusion_matrix"])[:, 2].sum() == 0  # no Myo
+    written.unlink()
     assert main(["evaluate", "--run", str(run.path), "--checkpoint", "last"]) == 0
-    calibrated = json.loads(run.evaluation("all", "last", logit_offset={"Myo": -1000}).read_text())
+    calibrated = json.loads(written.read_text())
     assert calibrated["logit_offset"] == {"Myo": -1000}
     assert np.array(calibrated["confusion"]["confusion_matrix"])[:, 2].sum() == 0  # no pixel predicted Myo
     assert main(["evaluate", "--run", str(run.path), "--checkpoint", "last", "--no-logit-offset"]) == 0
