@@ -144,6 +144,35 @@ def network_unary(superpixels: np.ndarray, probabilities: np.ndarray, eps: float
     return np.stack([np.bincount(flat, nll[k], n) for k in range(nll.shape[0])], axis=1) / size[:, None]
 
 
+def calibrate_probabilities(probabilities: np.ndarray, offset) -> np.ndarray:
+    """Class probabilities with a logit offset: ``P_c exp(offset_c)``, normalised per pixel.
+
+    The softmax of logits shifted by ``offset``, computed from the probabilities (post-hoc logit adjustment).
+
+    Parameters
+    ----------
+    probabilities : ndarray
+        (K, ...) probabilities, summing to 1 over the first axis.
+    offset : sequence of float
+        (K,) added to each class's logit.
+
+    Returns
+    -------
+    ndarray
+        (K, ...) float64 probabilities.
+
+    Examples
+    --------
+    >>> p = np.array([[0.6], [0.4]])
+    >>> calibrate_probabilities(p, [-np.log(1.5), 0.0]).round(3).ravel().tolist()
+    [0.5, 0.5]
+    """
+    p = np.asarray(probabilities, np.float64)
+    shift = np.asarray(offset, np.float64) - np.max(offset)
+    weighted = p * np.exp(shift).reshape((-1,) + (1,) * (p.ndim - 1))
+    return weighted / np.maximum(weighted.sum(axis=0, keepdims=True), np.finfo(np.float64).tiny)
+
+
 def class_bias_unary(superpixels: np.ndarray, bias) -> np.ndarray:
     """A per-pixel cost of each class, summed over each region: ``bias[c] * size / mean size`` (a class prior).
 

@@ -24,7 +24,7 @@ from .config import Config, config_differences, load_config
 from .datasets import open_split
 from .inference import pick_device
 from .labelling import LabellingResult, RegionGraphCache, label_dataset
-from .propagation import check_class_bias
+from .propagation import check_per_class
 from .runs import RunDir, link_tree, load_run, open_run_dir, run_lock, write_json, write_rounds_csv
 from .train import train
 
@@ -49,8 +49,8 @@ def region_graph_cache(config: Config) -> RegionGraphCache:
 
 # what only rounds >= 1 use: two configs that differ in nothing else have the same round 0 (labels and network)
 ROUNDS_ONLY = ("name", "output.root", "propagation.network_weight", "propagation.level", "propagation.pixel_weight",
-               "propagation.ignore_margin", "propagation.network_confidence", "propagation.refine_weight",
-               "propagation.edge_weight", "pipeline.rounds", "pipeline.init", "pipeline.finetune_steps",
+               "propagation.ignore_margin", "propagation.network_confidence", "propagation.network_offset",
+               "propagation.refine_weight", "propagation.edge_weight", "pipeline.rounds", "pipeline.init", "pipeline.finetune_steps",
                "pipeline.finetune_lr", "pipeline.later_crf_loss_weight", "pipeline.workers", "pipeline.engine",
                "pipeline.ray_address", "pipeline.cache_dir", "pipeline.edge_steps", "pipeline.relabel",
                "train.eval_every", "train.checkpoint_every", "train.log_every", "train.device", "test.logit_offset")
@@ -170,7 +170,7 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
     dataset = open_split(config.data, config.data.train_split, limit=config.data.limit)
     open_split(config.data, config.data.val_split)
     try:
-        check_class_bias(config.propagation_params(), dataset.info.num_classes)
+        check_per_class(config.propagation_params(), dataset.info.num_classes)
     except ValueError as exc:
         raise ValueError(f"propagation.{exc} of {config.data.dataset}") from None
     error = log = None

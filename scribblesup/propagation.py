@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .conventions import UNLABELLED, as_float_image
-from .energy import Energy, class_bias_unary, network_unary, pairwise_weights, region_confidence, scribble_counts, scribble_unary
+from .energy import Energy, calibrate_probabilities, class_bias_unary, network_unary, pairwise_weights, region_confidence, scribble_counts, scribble_unary
 from .graphcut import ExpansionResult, alpha_expansion
 from .validation import check_fields
 from .superpixels import SUPERPIXEL_METHODS, RegionGraph, boundary_means, build_region_graph, compute_superpixels
@@ -69,6 +69,10 @@ class PropagationParams:
     class_bias: list[float] | None = field(default=None, metadata=dict(
         help="a cost per pixel of each class (K values, in units of one average superpixel; the lowest counts as 0) "
              "added in every round: it counters the graph cut's shrinking bias toward a thin class; null: none"))
+    network_offset: list[float] | None = field(default=None, metadata=dict(
+        help="with a network unary (rounds >= 1): a logit offset per class (K values) applied to the network's "
+             "probabilities before any use (P_c proportional to P_c exp(offset_c)): it calibrates a network whose "
+             "labels taught it a bias (e.g. a too-thick class) before it votes on the next labels; null: none"))
     network_confidence: float = field(default=0.0, metadata=dict(
         min=0, max=1, help="superpixel level, with a network unary: superpixels whose mean top probability is "
                            "below this get no network unary (scribbles and the pairwise term decide); 0: off"))
@@ -188,10 +192,16 @@ def validate_scribble(scribble: np.ndarray, image_shape: tuple, num_classes: int
     return scribble.astype(np.uint8)
 
 
-def check_class_bias(params: PropagationParams, num_classes: int) -> None:
-    """``ValueError`` unless ``params.class_bias`` is off or has one value per class (checked before work starts)."""
-    if params.class_bias is not None and len(params.class_bias) != num_classes:
-        raise ValueError(f"class_bias has {len(params.class_bias)} values for {num_classes} classes")
+PER_CLASS = ("class_bias", "network_offset")  # the parameters with one value per class
+
+
+def check_per_class(params: PropagationParams, num_classes: int) -> None:
+    """``ValueError`` unless each of :data:`PER_CLASS` is off or has one value per class (checked before work
+    starts)."""
+    for name in PER_CLASS:
+        values = getattr(params, name)
+        if values is not None and len(values) != num_classes:
+            raise ValueError(f"{name} has {len(values)} values for {num_classes} classes")
 
 
 def build_energy(
@@ -205,7 +215,7 @@ def build_energy(
     """Assemble the ScribbleSup energy for one image's region graph (``edges``: an (H, W) edge probability map)."""
     unary = scribble_unary(graph.labels, scribble, num_classes)
     if params.class_bias is not None:
-        check_class_bias(params, num_classes)
+        check_per_class(params, num_classes)
         unary = unary + class_bias_unary(graph.labels, params.class_bias)
     if probabilities is not None and params.network_weight > 0:
         net = network_unary(graph.labels, probabilities)
@@ -271,6 +281,9 @@ def propagate_scribbles(
     params = params or PropagationParams()
     img = validate_image(image)
     scribble = validate_scribble(scribble, img.shape, num_classes)
+    if probabilities is not None and params.network_offset is not None:
+        check_per_class(params, num_classes)
+        probabilities = calibrate_probabilities(probabilities, params.network_offset)
     timings = {}
     t0 = time.perf_counter()
     if graph is None:

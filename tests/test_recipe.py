@@ -155,6 +155,33 @@ def test_a_small_class_bias_leaves_a_contrast_edge_where_it_is():
         propagate_scribbles(img, scr, 2, PropagationParams(n_segments=16, class_bias=[0, 0, 0.1]))
 
 
+def test_a_network_offset_calibrates_the_network_before_it_votes():
+    """Two unscribbled blocks between a 0- and a 1-scribbled block, no pairwise term: the network's 0.6 for class 1
+    hands them to class 1; its logit lowered by log(0.6/0.4) + 0.1 tips them to class 0 (known answer), in every
+    use of the probabilities (the ignore margin too); a list of the wrong length is refused."""
+    from scribblesup.energy import calibrate_probabilities
+
+    img = np.full((4, 16), 0.5)
+    superpixels = np.repeat((np.arange(16) // 4)[None], 4, axis=0)
+    scr = np.full((4, 16), 255, np.uint8)
+    scr[2, 1], scr[2, 14] = 0, 1
+    p = np.stack([np.full((4, 16), 0.4), np.full((4, 16), 0.6)])
+    params = PropagationParams(pairwise_weight=0, network_weight=1.0)
+    plain = propagate_scribbles(img, scr, 2, params, p, superpixels=superpixels)
+    tipped = replace(params, network_offset=[0.0, -np.log(1.5) - 0.1])
+    calibrated = propagate_scribbles(img, scr, 2, tipped, p, superpixels=superpixels)
+    assert plain.region_labels.tolist() == [0, 1, 1, 1] and calibrated.region_labels.tolist() == [0, 0, 0, 1]
+    # an offset of log(1.5) exactly makes the network's two classes equally likely: margin 0, every unscribbled pixel
+    # left open by any ignore margin
+    even = calibrate_probabilities(p, [0.0, -np.log(1.5)])
+    assert np.allclose(even, 0.5)
+    opened = propagate_scribbles(img, scr, 2, replace(params, network_offset=[0.0, -np.log(1.5)], ignore_margin=0.01),
+                                 p, superpixels=superpixels).labels
+    assert ((opened == 255) == (scr == 255)).all()
+    with pytest.raises(ValueError, match="network_offset has 3 values for 2 classes"):
+        propagate_scribbles(img, scr, 2, replace(params, network_offset=[0, 0, 1]), p, superpixels=superpixels)
+
+
 def demo_recipe_overrides(tmp_path):
     """An ACDC recipe config shrunk to the bundled demo data (ACDC's four classes): one round, a few steps."""
     from test_runs import DEMO_DATA
