@@ -209,7 +209,7 @@ def reused_rows(committed: dict, seed: int, methods: list[str], digest: str) -> 
     return [committed[(m, seed)] for m in methods]
 
 
-DIGEST_NEUTRAL = [("train", "scribble_weight", 0.0)]
+DIGEST_NEUTRAL = [("train", "scribble_weight", 0.0), ("propagation", "network_offset", None)]
 
 
 def config_digest(config) -> str:
@@ -221,7 +221,7 @@ def config_digest(config) -> str:
     # options added since the first committed rows, at the value that leaves training as it was: left out, so
     # adding an option does not retrain what it cannot change (any other value is part of the digest)
     for section, key, neutral in DIGEST_NEUTRAL:
-        if d.get(section, {}).get(key) == neutral:
+        if key in d.get(section, {}) and d[section][key] == neutral:
             del d[section][key]
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

@@ -280,3 +280,6 @@ def test_new_options_at_their_neutral_value_keep_committed_config_digests():
     assert config_digest(ss) == by_method["ScribbleSup, round 3"]
     ss.train.scribble_weight = 1.0
     assert config_digest(ss) != by_method["ScribbleSup, round 3"]
+    ss.train.scribble_weight = 0.0
+    ss.propagation.network_offset = [0.0, 0.0, -1.5, 0.0]
+    assert config_digest(ss) != by_method["ScribbleSup, round 3"]
