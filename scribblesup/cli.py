@@ -444,8 +444,9 @@ def _cmd_predict(args) -> int:
     from .runs import load_run
 
     model, config, info = load_run(args.run, args.checkpoint)
+    offsets = _logit_offset(args, config)
     try:
-        offset = logit_offset_vector(_logit_offset(args, config), info.class_names)
+        offset = logit_offset_vector(offsets, info.class_names)
     except ValueError as exc:
         raise ValueError(f"{args.run}: {exc}") from None
     files = []
@@ -481,7 +482,7 @@ def _cmd_predict(args) -> int:
         if args.probabilities:
             with atomic_path(args.output / f"{path.stem}_prob.npy") as tmp:
                 np.save(tmp, probs.astype(np.float16))
-    calibrated = f" (logit offset {format_logit_offset(_logit_offset(args, config))})" if offset is not None else ""
+    calibrated = f" (logit offset {format_logit_offset(offsets)})" if offsets else ""
     print(f"wrote {len(files)} predictions to {args.output}{calibrated}")
     return 0
 

@@ -50,9 +50,9 @@ def region_graph_cache(config: Config) -> RegionGraphCache:
 # what only rounds >= 1 use: two configs that differ in nothing else have the same round 0 (labels and network)
 ROUNDS_ONLY = ("name", "output.root", "propagation.network_weight", "propagation.level", "propagation.pixel_weight",
                "propagation.ignore_margin", "propagation.network_confidence", "propagation.network_offset",
-               "propagation.refine_weight", "propagation.edge_weight", "pipeline.rounds", "pipeline.init", "pipeline.finetune_steps",
-               "pipeline.finetune_lr", "pipeline.later_crf_loss_weight", "pipeline.workers", "pipeline.engine",
-               "pipeline.ray_address", "pipeline.cache_dir", "pipeline.edge_steps", "pipeline.relabel",
+               "propagation.refine_weight", "propagation.edge_weight", "pipeline.rounds", "pipeline.init",
+               "pipeline.finetune_steps", "pipeline.finetune_lr", "pipeline.later_crf_loss_weight", "pipeline.workers",
+               "pipeline.engine", "pipeline.ray_address", "pipeline.cache_dir", "pipeline.edge_steps", "pipeline.relabel",
                "train.eval_every", "train.checkpoint_every", "train.log_every", "train.device", "test.logit_offset")
 
 
