@@ -141,7 +141,8 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
         methods = ([f"{label}, round {k}" for k in (range(last + 1) if every_round else [last])] if pipeline
                    else [label])
         if logit_offset(args, label, config):
-            methods.append(offset_method(logit_offset(args, label, config), f"{label}, round {last}"))
+            methods.append(offset_method(logit_offset(args, label, config),
+                                         f"{label}, round {last}" if pipeline else label))
         final = RunDir(config.run_dir()).round(last) if pipeline else RunDir(config.run_dir())
         digest = config_digest(config)
         finished = final.evaluation(config.data.val_split, "last").is_file()
@@ -176,10 +177,13 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
 
 def logit_offset(args, label: str, config) -> dict:
     """The logit offset of a run's calibrated row (empty: no such row): for the final round of each of ``--recipes``,
-    ``--logit-offset`` or else the recipe config's ``test.logit_offset``."""
-    if label not in args.recipes:
-        return {}
-    return dict(args.logit_offset) if getattr(args, "logit_offset", None) else dict(config.test.logit_offset)
+    ``--logit-offset`` or else the recipe config's ``test.logit_offset``; for each of ``--train-recipes`` (a peer,
+    whose offset is tuned on its own holdout network), its config's ``test.logit_offset``."""
+    if label in args.recipes and getattr(args, "logit_offset", None):
+        return dict(args.logit_offset)
+    if label in args.recipes or label in getattr(args, "train_recipes", []):
+        return dict(config.test.logit_offset)
+    return {}
 
 
 def offset_method(offset: dict, method: str) -> str:
@@ -242,8 +246,13 @@ def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round:
         r["train_minutes"] = train_seconds(RunDir(path)) / 60
         return r
 
+    offset = logit_offset(args, label, config)
     if not pipeline:
-        return [row(label, run_dir, refined=refine_last, steps=config.train.steps)]
+        out = [row(label, run_dir, refined=refine_last, steps=config.train.steps)]
+        if offset:
+            out.append(row(offset_method(offset, label), run_dir, refined=False, steps=config.train.steps,
+                           logit_offset=offset))
+        return out
     steps0 = config.train.steps
     ft = config.pipeline.finetune_steps or steps0
     last = config.pipeline.rounds
@@ -255,7 +264,6 @@ def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round:
         steps = steps0 + k * ft if config.pipeline.init == "finetune" else steps0
         out.append(row(f"{label}, round {k}", RunDir(run_dir).round(k).path, float(r["pseudo_miou"]),
                        refined=(k == last and refine_last), steps=steps))
-        offset = logit_offset(args, label, config)
         if k == last and offset:
             out.append(row(offset_method(offset, f"{label}, round {k}"), RunDir(run_dir).round(k).path,
                            float(r["pseudo_miou"]), refined=False, steps=steps, logit_offset=offset))

@@ -218,6 +218,36 @@ def test_a_recipe_configs_logit_offset_gives_its_calibrated_row_and_leaves_the_d
     assert run_main_table.logit_offset(Args, "scribblesup-bias-gcrf", config) == {"Myo": -1.0}
     plain = run_main_table.load_config(path, ["test.logit_offset={}"])
     assert run_main_table.config_digest(plain) == run_main_table.config_digest(config)
+    # the peer (a training recipe) has its own offset, tuned on its own holdout network: --logit-offset is the
+    # pipeline recipes' and leaves it alone
+    peer = run_main_table.load_config(run_main_table.config_path("unet_pce-gcrf", "acdc", "cpu"))
+    assert run_main_table.logit_offset(Args, "unet_pce-gcrf", peer) == {}  # not one of --train-recipes
+    Args.train_recipes = ["unet_pce-gcrf"]
+    assert run_main_table.logit_offset(Args, "unet_pce-gcrf", peer) == {"Myo": -1.5}
+
+
+def test_a_training_recipes_calibrated_row_is_reused_with_its_plain_row():
+    """unet_pce-gcrf's config carries test.logit_offset: its rows are the plain one and the calibrated one (no
+    round in the name), reused from the record together and retrained when either is missing."""
+    run_main_table = _main_table()
+
+    class Args:
+        dataset, schedule, scribbles, nopairwise_rounds = "acdc", "cpu", None, None
+        recipes, train_recipes, refine, seeds_mode = [], ["unet_pce-gcrf"], False, True
+        only, logit_offset = ["unet_pce-gcrf"], [("Myo", -1.0)]
+
+    seed = 95  # a seed no session trains
+    methods = ["unet_pce-gcrf", "unet_pce-gcrf, logit offset Myo=-1.5"]
+    digest = run_main_table.config_digest(run_main_table.load_config(run_main_table.config_path(
+        "unet_pce-gcrf", "acdc", "cpu"), [f"train.seed={seed}"]))
+    committed = {(m, seed): {"method": m, "seed": seed, "score": 0.6 + 0.01 * i, "config": digest}
+                 for i, m in enumerate(methods)}
+    recorded = []
+    rows, _ = run_main_table.seed_rows(Args, seed, committed, recorded.extend)
+    assert [r["method"] for r in recorded] == methods
+    assert [run_main_table.rank(r) for r in rows] == [2, 2]  # with the other training recipes
+    assert run_main_table.reused_rows({k: v for k, v in committed.items() if k[0] == methods[0]}, seed, methods,
+                                      digest) is None
 
 
 def test_score_only_trains_nothing_and_records_what_is_finished(tmp_path):
