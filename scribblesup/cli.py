@@ -395,8 +395,8 @@ def _logit_offset(args, config) -> dict | None:
 
 def _cmd_evaluate(args) -> int:
     from .datasets import open_dataset, open_split
-    from .inference import evaluate_run, format_logit_offset, format_report
-    from .runs import RunDir, load_run, write_json
+    from .inference import evaluate_run
+    from .runs import RunDir, load_run
 
     run = RunDir(args.run)
     model, config, info = load_run(run.path, args.checkpoint)
@@ -419,13 +419,8 @@ def _cmd_evaluate(args) -> int:
         result = evaluate_run(model, config, ds, ids=ids, progress=True, refine=args.refine, logit_offset=offset)
     except ValueError as exc:
         raise ValueError(f"{run.path}: {exc}") from None
-    write_json(run.evaluation(label, args.checkpoint, args.refine, logit_offset=offset), result)
-    refined = f", refined by {args.refine}" if args.refine else ""
-    calibrated = f", logit offset {format_logit_offset(offset)}" if offset else ""
-    report = format_report(result, f"{config.name}: {label}, {args.checkpoint} checkpoint{calibrated}{refined}")
-    md = run.evaluation(label, args.checkpoint, args.refine, suffix=".md", logit_offset=offset)
-    md.write_text(report)
-    print(report)
+    md = run.write_evaluation(result, config.name, label, args.checkpoint, args.refine, logit_offset=offset)
+    print(md.read_text())
     print(f"wrote {md} and .json")
     return 0
 

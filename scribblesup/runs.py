@@ -36,6 +36,7 @@ import torch
 import yaml
 
 from .config import Config, config_differences
+from .inference import format_logit_offset, format_report
 from .io import atomic_path, remove_stale_temp_files
 
 SCALAR_FIELDS = ["step", "loss", "lr", "val_score", "val_miou", "val_mean_dice", "seconds"]
@@ -99,6 +100,19 @@ class RunDir:
         offset = "".join(f"_offset{re.sub(r'[^A-Za-z0-9]+', '-', str(name))}{value:+g}"
                          for name, value in sorted((logit_offset or {}).items()) if value)
         return self.path / f"eval_{split}_{checkpoint}{offset}{'_' + refine if refine else ''}{suffix}"
+
+    def write_evaluation(self, result: dict, name: str, split: str, checkpoint: str = "last",
+                         refine: str | None = None, logit_offset: dict | None = None) -> Path:
+        """Write an evaluation's result (``.json``) and its Markdown report (``.md``, titled by the run's ``name``,
+        the split, the checkpoint, the offset and the refinement) under the names of :meth:`evaluation`, each
+        atomically; returns the report's path."""
+        write_json(self.evaluation(split, checkpoint, refine, logit_offset=logit_offset), result)
+        calibrated = f", logit offset {format_logit_offset(logit_offset)}" if logit_offset else ""
+        refined = f", refined by {refine}" if refine else ""
+        md = self.evaluation(split, checkpoint, refine, suffix=".md", logit_offset=logit_offset)
+        with atomic_path(md) as tmp:
+            tmp.write_text(format_report(result, f"{name}: {split}, {checkpoint} checkpoint{calibrated}{refined}"))
+        return md
 
     def round(self, k: int) -> "RunDir":
         return RunDir(self.path / f"round{k}")

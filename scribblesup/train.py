@@ -25,8 +25,7 @@ from tqdm import tqdm
 from .config import Config
 from .conventions import UNLABELLED
 from .datasets import open_split
-from .inference import (evaluate_run, format_logit_offset, format_report, logit_offset_vector, pick_device,
-                        to_tensor)
+from .inference import evaluate_run, format_logit_offset, logit_offset_vector, pick_device, to_tensor
 from .io import read_label_png
 from .edges import label_boundaries
 from . import distributed
@@ -417,16 +416,12 @@ def _train(config: Config, resume: bool, progress: bool, stop_after: int | None)
     if main:
         final = tr.evaluate()
         split = config.data.val_split
-        write_json(run.evaluation(split, "last"), final)
-        run.evaluation(split, "last", suffix=".md").write_text(
-            format_report(final, f"{config.name}: {split}, last checkpoint"))
+        run.write_evaluation(final, config.name, split)
         log.info(f"done: {final['score_name']} {final['score']:.4f} (best {tr.best:.4f}) in {time.time() - t0:.0f} s")
         offset = dict(config.test.logit_offset)
         if offset and tr.scored:  # the calibrated score beside the plain one (what evaluate reports by default)
             calibrated = evaluate_run(tr.net, config, tr.val, tr.device, ids=tr.val_ids, logit_offset=offset)
-            write_json(run.evaluation(split, "last", logit_offset=offset), calibrated)
-            title = f"{config.name}: {split}, last checkpoint, logit offset {format_logit_offset(offset)}"
-            run.evaluation(split, "last", suffix=".md", logit_offset=offset).write_text(format_report(calibrated, title))
+            run.write_evaluation(calibrated, config.name, split, logit_offset=offset)
             log.info(f"with test.logit_offset {format_logit_offset(offset)}: {calibrated['score_name']} "
                      f"{calibrated['score']:.4f}")
     distributed.barrier()  # every rank returns once rank 0 has written the run's results

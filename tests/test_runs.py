@@ -231,6 +231,8 @@ def test_a_logit_offset_calibrates_evaluate_and_predict_and_a_wrong_class_is_ref
     result = json.loads(path.read_text())
     assert result["logit_offset"] == {"Myo": -1000}
     assert np.array(result["confusion"]["confusion_matrix"])[:, 2].sum() == 0  # no pixel predicted Myo
+    report = path.with_suffix(".md").read_text()  # its report beside it, titled by the run, split and offset
+    assert report.startswith(f"# demo: all, last checkpoint, logit offset Myo=-1000\n")
     model, config, info = load_run(run.path, "last")
     image = np.random.default_rng(0).random((40, 36, 1)).astype(np.float32)
     offset = logit_offset_vector({"RV": 0.5, "LV": -2.0}, info.class_names)
