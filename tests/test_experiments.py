@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from scribblesup.demo import DEMO_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,25 +179,34 @@ def test_seeds_table_reuses_committed_rows_instead_of_retraining(tmp_path, monke
     assert ctx["runs"] == {} and not ctx["ss_config"].run_dir().exists()
 
 
-def test_only_runs_the_named_recipes_and_leaves_the_other_rows_alone():
-    """--only scribblesup-bias: the one run of that recipe, none of the baselines before it in the table's order;
-    --logit-offset adds its calibrated row, a row of its own in the record."""
+@pytest.mark.parametrize("recipes, train_recipes, methods, ranks", [
+    # a pipeline recipe: --logit-offset gives its final round a calibrated row
+    (["scribblesup-bias"], [], ["scribblesup-bias, round 3", "scribblesup-bias, round 3, logit offset Myo=-1"],
+     [5, 5]),
+    # the peer, a training recipe: its calibrated row is its config's (Myo -1.5, tuned on its own holdout network),
+    # whatever --logit-offset says, and ranks with the other training recipes
+    ([], ["unet_pce-gcrf"], ["unet_pce-gcrf", "unet_pce-gcrf, logit offset Myo=-1.5"], [2, 2]),
+])
+def test_only_runs_the_named_recipes_and_leaves_the_other_rows_alone(recipes, train_recipes, methods, ranks):
+    """--only RECIPE: the one run of that recipe, none of the baselines before it in the table's order; its
+    calibrated row is a row of its own in the record, reused with the plain one and scored again without it."""
     run_main_table = _main_table()
+    recipe = (recipes + train_recipes)[0]
 
     class Args:
-        dataset, schedule, scribbles, nopairwise_rounds = "acdc", "cpu", None, None
-        recipes, train_recipes, refine, seeds_mode = ["scribblesup-bias"], [], False, True
-        only, logit_offset = ["scribblesup-bias"], [("Myo", -1.5)]
+        dataset, schedule, scribbles, nopairwise_rounds, refine, seeds_mode = "acdc", "cpu", None, None, False, True
+        only, logit_offset = [recipe], [("Myo", -1.0)]
 
+    Args.recipes, Args.train_recipes = recipes, train_recipes
     seed = 96  # a seed no session trains
-    methods = ["scribblesup-bias, round 3", "scribblesup-bias, round 3, logit offset Myo=-1.5"]
     digest = run_main_table.config_digest(run_main_table.load_config(run_main_table.config_path(
-        "scribblesup-bias", "acdc", "cpu"), [f"train.seed={seed}"]))
+        recipe, "acdc", "cpu"), [f"train.seed={seed}"]))
     committed = {(m, seed): {"method": m, "seed": seed, "score": 0.8 + 0.01 * i, "config": digest}
                  for i, m in enumerate(methods)}
     recorded = []
     rows, ctx = run_main_table.seed_rows(Args, seed, committed, recorded.extend)
     assert [r["method"] for r in recorded] == methods
+    assert [run_main_table.rank(r) for r in rows] == ranks
     assert ctx["full_score"] is None and rows[0]["pct_of_full"] is None
     # a call without the calibrated row committed would score it: the plain row alone is not reused for both
     assert run_main_table.reused_rows({k: v for k, v in committed.items() if k[0] == methods[0]}, seed, methods,
@@ -224,30 +235,6 @@ def test_a_recipe_configs_logit_offset_gives_its_calibrated_row_and_leaves_the_d
     assert run_main_table.logit_offset(Args, "unet_pce-gcrf", peer) == {}  # not one of --train-recipes
     Args.train_recipes = ["unet_pce-gcrf"]
     assert run_main_table.logit_offset(Args, "unet_pce-gcrf", peer) == {"Myo": -1.5}
-
-
-def test_a_training_recipes_calibrated_row_is_reused_with_its_plain_row():
-    """unet_pce-gcrf's config carries test.logit_offset: its rows are the plain one and the calibrated one (no
-    round in the name), reused from the record together and retrained when either is missing."""
-    run_main_table = _main_table()
-
-    class Args:
-        dataset, schedule, scribbles, nopairwise_rounds = "acdc", "cpu", None, None
-        recipes, train_recipes, refine, seeds_mode = [], ["unet_pce-gcrf"], False, True
-        only, logit_offset = ["unet_pce-gcrf"], [("Myo", -1.0)]
-
-    seed = 95  # a seed no session trains
-    methods = ["unet_pce-gcrf", "unet_pce-gcrf, logit offset Myo=-1.5"]
-    digest = run_main_table.config_digest(run_main_table.load_config(run_main_table.config_path(
-        "unet_pce-gcrf", "acdc", "cpu"), [f"train.seed={seed}"]))
-    committed = {(m, seed): {"method": m, "seed": seed, "score": 0.6 + 0.01 * i, "config": digest}
-                 for i, m in enumerate(methods)}
-    recorded = []
-    rows, _ = run_main_table.seed_rows(Args, seed, committed, recorded.extend)
-    assert [r["method"] for r in recorded] == methods
-    assert [run_main_table.rank(r) for r in rows] == [2, 2]  # with the other training recipes
-    assert run_main_table.reused_rows({k: v for k, v in committed.items() if k[0] == methods[0]}, seed, methods,
-                                      digest) is None
 
 
 def test_score_only_trains_nothing_and_records_what_is_finished(tmp_path):
