@@ -1,8 +1,8 @@
 """Experiment configuration: one YAML file per experiment, parsed once into typed, validated dataclasses.
 
 A config file has the sections ``data``, ``model``, ``augment``, ``train``, ``propagation``, ``pipeline``,
-``test`` and ``output`` (any may be left out: the defaults below fill it) and an optional ``name``. A ``base:`` key names
-another config file (relative to this one), or a list of them (later ones win), whose values this file overrides,
+``test`` and ``output`` (any may be left out: the defaults below fill it) and an optional ``name``. A ``base:`` key
+names another config file (relative to this one), or a list of them (later ones win), whose values this file overrides,
 section by section, as mmsegmentation's ``_base_`` does. ``key.sub=value`` overrides (``--set``) apply last.
 
 Every value is checked when the config is loaded, before anything is written: unknown keys, wrong types and
@@ -171,6 +171,10 @@ class TestConfig:
     # {Myo: -1.5}); choose it on held-out training images (experiments/tune_logit_offset.py), never on the split
     # whose score is reported. The command line's --logit-offset replaces it; --no-logit-offset drops it
     logit_offset: dict[str, float] = _f({})
+
+
+# the keys only evaluate / predict read: a resume may change them, and they leave round 0 shareable
+TEST_ONLY = tuple(f"test.{f.name}" for f in fields(TestConfig))
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from . import distributed
-from .config import Config, config_differences, load_config
+from .config import TEST_ONLY, Config, config_differences, load_config
 from .datasets import open_split
 from .inference import pick_device
 from .labelling import LabellingResult, RegionGraphCache, label_dataset
@@ -51,9 +51,10 @@ def region_graph_cache(config: Config) -> RegionGraphCache:
 ROUNDS_ONLY = ("name", "output.root", "propagation.network_weight", "propagation.level", "propagation.pixel_weight",
                "propagation.ignore_margin", "propagation.network_confidence", "propagation.network_offset",
                "propagation.refine_weight", "propagation.edge_weight", "pipeline.rounds", "pipeline.init",
-               "pipeline.finetune_steps", "pipeline.finetune_lr", "pipeline.later_crf_loss_weight", "pipeline.workers",
-               "pipeline.engine", "pipeline.ray_address", "pipeline.cache_dir", "pipeline.edge_steps", "pipeline.relabel",
-               "train.eval_every", "train.checkpoint_every", "train.log_every", "train.device", "test.logit_offset")
+               "pipeline.finetune_steps", "pipeline.finetune_lr", "pipeline.later_crf_loss_weight",
+               "pipeline.workers", "pipeline.engine", "pipeline.ray_address", "pipeline.cache_dir",
+               "pipeline.edge_steps", "pipeline.relabel", "train.eval_every", "train.checkpoint_every",
+               "train.log_every", "train.device", *TEST_ONLY)
 
 
 def share_round_zero(source, config: Config) -> bool:

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .conventions import UNLABELLED, as_float_image
-from .energy import Energy, calibrate_probabilities, class_bias_unary, network_unary, pairwise_weights, region_confidence, scribble_counts, scribble_unary
+from .energy import (Energy, calibrate_probabilities, class_bias_unary, network_unary, pairwise_weights,
+                     region_confidence, scribble_counts, scribble_unary)
 from .graphcut import ExpansionResult, alpha_expansion
 from .validation import check_fields
 from .superpixels import SUPERPIXEL_METHODS, RegionGraph, boundary_means, build_region_graph, compute_superpixels

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import yaml
 
-from .config import Config, config_differences
+from .config import TEST_ONLY, Config, config_differences
 from .inference import format_logit_offset, format_report
 from .io import atomic_path, remove_stale_temp_files
 
@@ -46,7 +46,7 @@ ROUND_FIELDS = ["round", "pseudo_miou", "pseudo_pixel_accuracy", "pseudo_coverag
 # evaluate / predict read (test.*)
 RESUMABLE_CHANGES = ("train.steps", "pipeline.rounds", "train.eval_every", "train.checkpoint_every",
                      "train.log_every", "pipeline.workers", "train.device", "data.root", "output.root",
-                     "pipeline.cache_dir", "test.logit_offset")
+                     "pipeline.cache_dir", *TEST_ONLY)
 
 
 class RunDir:
