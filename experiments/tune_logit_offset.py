@@ -2,15 +2,18 @@
 
     python experiments/tune_logit_offset.py --dataset acdc --holdout 8 --class Myo \\
         --variants ss-bias0.1-sw1-gcrf0.3 ss-bias0.1-sw1-gcrf0.3-control --offsets 0 -0.5 -1 -1.5 -2 -3
+    python experiments/tune_logit_offset.py --dataset acdc --holdout 8 --class RV --fixed Myo=-1.5 \
+        --variants ss-bias0.1-sw1-gcrf0.3 --offsets 0 0.5 1 -0.5 -1
 
 Networks trained on graph-cut pseudo labels inherit their biases: on ACDC the myocardium the cut makes too thick
 (the shrinking bias) comes out of the network thicker still, eating into the LV cavity. Adding a constant to that
 class's logit before the softmax (post-hoc logit adjustment; ``scribblesup evaluate|predict --logit-offset``)
 undoes it without retraining. Each ``--variants`` name is a run of ``tune_on_holdout.py`` with the same
 ``--holdout`` (trained without the held-out groups; its final round is scored on them, last checkpoint), so the
-offset is chosen on training patients' ground truth, never on the split whose score is reported. Each evaluation is
-cached in the run folder (``eval_holdout_last_offset<class><value>.json``). Writes
-experiments/results/logit_offset_<data>_<schedule>_<class>.md and .csv.
+offset is chosen on training patients' ground truth, never on the split whose score is reported. ``--fixed`` holds
+other classes' offsets (chosen before) in place while one more class is tuned: offsets are chosen one class at a
+time, coordinate-wise. Each evaluation is cached in the run folder (``eval_holdout_last_offset<class><value>...json``).
+Writes experiments/results/logit_offset_<data>_<schedule>_<class>[_<fixed>].md and .csv.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import argparse
 import json
 
 from common import RESULTS, add_dataset_args, class_scores, evaluation, load_config, per_class, tag, write_table
+from scribblesup.cli import class_value
+from scribblesup.inference import format_logit_offset
 from scribblesup.runs import RunDir
 
 
@@ -37,7 +42,12 @@ def main():
     ap.add_argument("--class", dest="name", required=True, help="the class whose logit is offset (e.g. Myo)")
     ap.add_argument("--variants", nargs="+", required=True, help="variant names of tune_on_holdout.py runs")
     ap.add_argument("--offsets", nargs="+", type=float, default=[0, -0.5, -1, -1.5, -2, -3])
+    ap.add_argument("--fixed", nargs="+", type=class_value, default=[], metavar="CLASS=VALUE",
+                    help="other classes' offsets, held in place (e.g. Myo=-1.5: the one chosen before)")
     args = ap.parse_args()
+    fixed = dict(args.fixed)
+    if args.name in fixed:
+        ap.error(f"--fixed {args.name}={fixed[args.name]:g}: that is the class being tuned (--class {args.name})")
     t = tag(args.dataset, args.schedule)
     holdout = RESULTS / f"holdout_{t}.json"
     done = json.loads(holdout.read_text()) if holdout.is_file() else {}
@@ -54,8 +64,9 @@ def main():
         scored = final_round(runs[variant])
         mine = []
         for offset in args.offsets:
-            ev = evaluation(scored.path, split="holdout", logit_offset={args.name: offset} if offset else None)
-            mine.append({"variant": variant, "offset": offset, "score": ev["score"], "miou": ev["confusion"]["miou"],
+            offsets = {**fixed, args.name: offset}
+            ev = evaluation(scored.path, split="holdout", logit_offset={k: v for k, v in offsets.items() if v} or None)
+            mine.append({"variant": variant, "offset": offset, "fixed": format_logit_offset(fixed) if fixed else "", "score": ev["score"], "miou": ev["confusion"]["miou"],
                          "per_class": per_class(class_scores(ev)), "run": str(scored.path)})
         best = max(mine, key=lambda r: r["score"])
         for r in mine:
@@ -63,9 +74,11 @@ def main():
         rows += mine
         print(f"{variant}: best {args.name} offset {best['offset']:g} ({best['score']:.4f})", flush=True)
     score_name = "mean Dice" if args.dataset == "acdc" else "mIoU"
-    write_table(f"logit_offset_{t}_{args.name}", f"Test-time logit offset of {args.name} on {args.holdout} held-out "
-                f"training groups, {args.dataset} ({t})", rows,
-                [("variant", "variant", ""), (f"{args.name} offset", "offset", "g"),
+    held = "".join(f"_{k}{v:+g}" for k, v in sorted(fixed.items()))
+    with_fixed = f", with {format_logit_offset(fixed)} held" if fixed else ""
+    write_table(f"logit_offset_{t}_{args.name}{held}", f"Test-time logit offset of {args.name}{with_fixed} on "
+                f"{args.holdout} held-out training groups, {args.dataset} ({t})", rows,
+                [("variant", "variant", ""), (f"{args.name} offset", "offset", "g"), ("other offsets", "fixed", ""),
                  (f"{score_name} (holdout)", "score", ".4f"), ("mIoU", "miou", ".4f"), ("per class", "per_class", ""),
                  ("", "best", ""), ("run", "run", "")],
                 notes=["Each variant's network (tune_on_holdout.py: trained without the held-out groups; ScribbleSup: "
