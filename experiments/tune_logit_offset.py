@@ -2,7 +2,7 @@
 
     python experiments/tune_logit_offset.py --dataset acdc --holdout 8 --class Myo \\
         --variants ss-bias0.1-sw1-gcrf0.3 ss-bias0.1-sw1-gcrf0.3-control --offsets 0 -0.5 -1 -1.5 -2 -3
-    python experiments/tune_logit_offset.py --dataset acdc --holdout 8 --class RV --fixed Myo=-1.5 \
+    python experiments/tune_logit_offset.py --dataset acdc --holdout 8 --class RV --fixed Myo=-1.5 \\
         --variants ss-bias0.1-sw1-gcrf0.3 --offsets 0 0.5 1 -0.5 -1
 
 Networks trained on graph-cut pseudo labels inherit their biases: on ACDC the myocardium the cut makes too thick
@@ -54,11 +54,11 @@ def main():
     runs = {r["variant"]: r["run"] for r in done.values() if r["holdout"] == args.holdout}
     missing = [v for v in args.variants if v not in runs]
     if missing:
-        raise SystemExit(f"{holdout}: no run of variant {', '.join(missing)} with --holdout {args.holdout} "
-                         "(run it with tune_on_holdout.py first)")
+        ap.error(f"{holdout}: no run of variant {', '.join(missing)} with --holdout {args.holdout} "
+                 "(run it with tune_on_holdout.py first)")
     absent = [runs[v] for v in args.variants if not RunDir(runs[v]).config.is_file()]
     if absent:
-        raise SystemExit(f"{', '.join(absent)}: not on this machine (run folders stay where they trained)")
+        ap.error(f"{', '.join(absent)}: not on this machine (run folders stay where they trained)")
     rows = []
     for variant in args.variants:
         scored = final_round(runs[variant])
@@ -66,7 +66,8 @@ def main():
         for offset in args.offsets:
             offsets = {**fixed, args.name: offset}
             ev = evaluation(scored.path, split="holdout", logit_offset={k: v for k, v in offsets.items() if v} or None)
-            mine.append({"variant": variant, "offset": offset, "fixed": format_logit_offset(fixed) if fixed else "", "score": ev["score"], "miou": ev["confusion"]["miou"],
+            mine.append({"variant": variant, "offset": offset, "fixed": format_logit_offset(fixed) if fixed else "",
+                         "score": ev["score"], "miou": ev["confusion"]["miou"],
                          "per_class": per_class(class_scores(ev)), "run": str(scored.path)})
         best = max(mine, key=lambda r: r["score"])
         for r in mine:
