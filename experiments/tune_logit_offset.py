@@ -13,7 +13,7 @@ undoes it without retraining. Each ``--variants`` name is a run of ``tune_on_hol
 offset is chosen on training patients' ground truth, never on the split whose score is reported. ``--fixed`` holds
 other classes' offsets (chosen before) in place while one more class is tuned: offsets are chosen one class at a
 time, coordinate-wise. Each evaluation is cached in the run folder (``eval_holdout_last_offset<class><value>...json``).
-Writes experiments/results/logit_offset_<data>_<schedule>_<class>[_<fixed>].md and .csv.
+Writes experiments/results/logit_offset_<data>_<schedule>_<class>[_offset<fixed class><value>...].md and .csv.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import json
 from common import RESULTS, add_dataset_args, class_scores, evaluation, load_config, per_class, tag, write_table
 from scribblesup.cli import class_value
 from scribblesup.inference import format_logit_offset
-from scribblesup.runs import RunDir
+from scribblesup.runs import RunDir, offset_tag
 
 
 def final_round(run: str) -> RunDir:
@@ -66,7 +66,7 @@ def main():
         for offset in args.offsets:
             offsets = {**fixed, args.name: offset}
             ev = evaluation(scored.path, split="holdout", logit_offset={k: v for k, v in offsets.items() if v} or None)
-            mine.append({"variant": variant, "offset": offset, "fixed": format_logit_offset(fixed) if fixed else "",
+            mine.append({"variant": variant, "offset": offset, "fixed": format_logit_offset(fixed),
                          "score": ev["score"], "miou": ev["confusion"]["miou"],
                          "per_class": per_class(class_scores(ev)), "run": str(scored.path)})
         best = max(mine, key=lambda r: r["score"])
@@ -75,10 +75,10 @@ def main():
         rows += mine
         print(f"{variant}: best {args.name} offset {best['offset']:g} ({best['score']:.4f})", flush=True)
     score_name = "mean Dice" if args.dataset == "acdc" else "mIoU"
-    held = "".join(f"_{k}{v:+g}" for k, v in sorted(fixed.items()))
     with_fixed = f", with {format_logit_offset(fixed)} held" if fixed else ""
-    write_table(f"logit_offset_{t}_{args.name}{held}", f"Test-time logit offset of {args.name}{with_fixed} on "
-                f"{args.holdout} held-out training groups, {args.dataset} ({t})", rows,
+    write_table(f"logit_offset_{t}_{args.name}{offset_tag(fixed)}",
+                f"Test-time logit offset of {args.name}{with_fixed} on {args.holdout} held-out training groups, "
+                f"{args.dataset} ({t})", rows,
                 [("variant", "variant", ""), (f"{args.name} offset", "offset", "g"), ("other offsets", "fixed", ""),
                  (f"{score_name} (holdout)", "score", ".4f"), ("mIoU", "miou", ".4f"), ("per class", "per_class", ""),
                  ("", "best", ""), ("run", "run", "")],

@@ -49,6 +49,18 @@ RESUMABLE_CHANGES = ("train.steps", "pipeline.rounds", "train.eval_every", "trai
                      "pipeline.cache_dir", *TEST_ONLY)
 
 
+def offset_tag(logit_offset: dict | None) -> str:
+    """How file names carry a logit offset: ``_offset<class><value>`` per non-zero class, sorted by name.
+
+    Examples
+    --------
+    >>> offset_tag({"Myo": -1.5, "RV": 0.0, "Traffic light": 1})
+    '_offsetMyo-1.5_offsetTraffic-light+1'
+    """
+    return "".join(f"_offset{re.sub(r'[^A-Za-z0-9]+', '-', str(name))}{value:+g}"
+                   for name, value in sorted((logit_offset or {}).items()) if value)
+
+
 class RunDir:
     """Paths inside one run folder (see the module docstring)."""
 
@@ -97,8 +109,7 @@ class RunDir:
                    logit_offset: dict | None = None):
         """``eval_<split>_<checkpoint>[_offset<class><value>...][_<refine>]<suffix>``: an evaluation result of this
         run (``logit_offset``: ``{class name: value}``, e.g. ``_offsetMyo-1.5``)."""
-        offset = "".join(f"_offset{re.sub(r'[^A-Za-z0-9]+', '-', str(name))}{value:+g}"
-                         for name, value in sorted((logit_offset or {}).items()) if value)
+        offset = offset_tag(logit_offset)
         return self.path / f"eval_{split}_{checkpoint}{offset}{'_' + refine if refine else ''}{suffix}"
 
     def write_evaluation(self, result: dict, name: str, split: str, checkpoint: str = "last",
