@@ -23,7 +23,8 @@ import json
 
 from common import RESULTS, add_dataset_args, class_scores, evaluation, load_config, per_class, tag, write_table
 from scribblesup.cli import class_value
-from scribblesup.inference import format_logit_offset
+from scribblesup.datasets import DATASETS
+from scribblesup.inference import format_logit_offset, logit_offset_vector
 from scribblesup.runs import RunDir, offset_tag
 
 
@@ -48,6 +49,11 @@ def main():
     fixed = dict(args.fixed)
     if args.name in fixed:
         ap.error(f"--fixed {args.name}={fixed[args.name]:g}: that is the class being tuned (--class {args.name})")
+    try:  # an unknown class or a value that is not a number, before anything is looked up or evaluated
+        for offset in args.offsets:
+            logit_offset_vector({**fixed, args.name: offset}, DATASETS[args.dataset].info.class_names)
+    except ValueError as e:
+        ap.error(str(e))
     t = tag(args.dataset, args.schedule)
     holdout = RESULTS / f"holdout_{t}.json"
     done = json.loads(holdout.read_text()) if holdout.is_file() else {}

@@ -281,6 +281,20 @@ def test_an_unknown_recipe_ends_in_one_line_and_exit_2(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--class", "Myocardium"], "logit offset for Myocardium: no such class (classes: background, RV, Myo, LV)"),
+    (["--class", "RV", "--fixed", "Myo=-1.5", "--offsets", "0", "inf"], "logit offset for RV: inf is not a finite"),
+])
+def test_the_offset_tuner_refuses_a_bad_class_or_value_in_one_line(tmp_path, args, message):
+    env = dict(os.environ, SCRIBBLESUP_RESULTS=str(tmp_path))
+    r = subprocess.run([sys.executable, "experiments/tune_logit_offset.py", "--dataset", "acdc", "--holdout", "8",
+                        "--variants", "ss-bias0.1-sw1-gcrf0.3", *args], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert message in r.stderr.splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_new_options_at_their_neutral_value_keep_committed_config_digests():
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
