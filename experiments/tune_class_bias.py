@@ -2,6 +2,8 @@
 training patients / images, for round 0's labels (scribbles and pairwise term) and round 1's (plus the network).
 
     python experiments/tune_class_bias.py --dataset acdc --holdout 8 --class Myo --biases 0.02 0.05 0.1 0.2 0.5
+    python experiments/tune_class_bias.py --dataset acdc --holdout 8 --class RV --fixed Myo=0.1 \\
+        --biases -0.02 -0.05 -0.1 0.05 --round1-biases
 
 Why: on ACDC the round-0 graph cut gives the myocardium 1.33 times its true area (16 % of the LV cavity and 6 % of
 the RV are labelled Myo; experiments/README.md): a cut whose only data term are the scribbles has a shrinking bias,
@@ -10,9 +12,11 @@ class counters it.
 
 Round 0 is scored for every bias (seconds); round 1 (``--round1-biases``, minutes each) uses round 0's network of
 the main ScribbleSup run (``scribblesup_<data>_<schedule>.yaml``, trained on the unbiased round-0 labels of every
-training image: a lower bound of what a biased pipeline's round 1 sees). Labels are scored against the held-out
-images' ground truth, never against the split whose score is reported. Writes
-experiments/results/tune_class_bias_<data>_<schedule>_<class>.md and .csv.
+training image: a lower bound of what a biased pipeline's round 1 sees). ``--fixed`` holds other classes' biases
+(chosen before) in place while one more class is tuned; a negative bias favours the class (only the differences
+between classes count). Labels are scored against the held-out images' ground truth, never against the split whose
+score is reported. Writes experiments/results/tune_class_bias_<data>_<schedule>_<class>[_bias<class><value>...].md
+and .csv.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from dataclasses import replace
 import numpy as np
 
 from common import add_dataset_args, config_path, load_config, piped, tag, write_table
-from scribblesup.datasets import open_split
+from scribblesup.cli import class_value
+from scribblesup.datasets import DATASETS, open_split
 from scribblesup.labelling import label_dataset
 from scribblesup.pipeline import region_graph_cache
-from scribblesup.runs import RunDir, load_run
+from scribblesup.runs import RunDir, load_run, offset_tag
 
 
 def main():
@@ -39,15 +44,21 @@ def main():
     ap.add_argument("--biases", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2, 0.5])
     ap.add_argument("--round1-biases", type=float, nargs="*", default=[0.05, 0.1, 0.2],
                     help="biases also scored in round 1 (with round 0's network); 0 is always scored")
+    ap.add_argument("--fixed", nargs="+", type=class_value, default=[], metavar="CLASS=VALUE",
+                    help="other classes' biases, held in place (e.g. Myo=0.1: the one chosen before)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
+    fixed = dict(args.fixed)
+    names = list(DATASETS[args.dataset].info.class_names)
+    for name in [args.cls, *fixed]:
+        if name not in names:
+            ap.error(f"{name}: not a class of {args.dataset} ({', '.join(names)})")
+    if args.cls in fixed:
+        ap.error(f"--fixed {args.cls}={fixed[args.cls]:g}: that is the class being tuned (--class {args.cls})")
     t = tag(args.dataset, args.schedule)
     path = config_path("scribblesup", args.dataset, args.schedule)
     config = load_config(path, [f"data.holdout={args.holdout}"])
     holdout = open_split(config.data, "holdout")
-    names = list(holdout.info.class_names)
-    if args.cls not in names:
-        ap.error(f"--class {args.cls}: not a class of {args.dataset} ({', '.join(names)})")
     params = config.propagation_params()
     cache = region_graph_cache(config).fill(holdout, args.workers, progress=False)
     model = None
@@ -58,11 +69,11 @@ def main():
                 break
             model, _, _ = load_run(RunDir(piped(load_config(path))).round(0).path, "last")
         for b in biases:
-            bias = [0.0] * len(names)
+            bias = [fixed.get(n, 0.0) for n in names]
             bias[names.index(args.cls)] = b
             with tempfile.TemporaryDirectory() as tmp:
                 t0 = time.perf_counter()
-                r = label_dataset(holdout, tmp, replace(params, class_bias=bias if b else None), cache=cache,
+                r = label_dataset(holdout, tmp, replace(params, class_bias=bias if any(bias) else None), cache=cache,
                                   model=model, input_size=config.data.input_size, workers=args.workers,
                                   progress=False)
                 seconds = time.perf_counter() - t0
@@ -73,15 +84,20 @@ def main():
                    "area_ratio": float(pred[c] / max(truth[c], 1)),
                    **{f"iou_{n}": v for n, v in zip(names, r.confusion.iou)},
                    **{f"into_{n}": float(r.confusion.matrix[i, c] / max(truth[i], 1))
+                      for i, n in enumerate(names) if i != c},
+                   **{f"lost_{n}": float(r.confusion.matrix[c, i] / max(truth[c], 1))
                       for i, n in enumerate(names) if i != c}}
             rows.append(row)
             print(row, flush=True)
-    write_table(f"tune_class_bias_{t}_{args.cls}", f"Class bias of {args.cls} on {args.holdout} held-out training groups, "
-                f"{args.dataset} ({t})", rows,
+    held = ", ".join(f"{n} {v:g}" for n, v in fixed.items())
+    write_table(f"tune_class_bias_{t}_{args.cls}{offset_tag(fixed, 'bias')}",
+                f"Class bias of {args.cls}{f' (held: {held})' if fixed else ''} on {args.holdout} held-out training "
+                f"groups, {args.dataset} ({t})", rows,
                 [("round", "round", ""), (f"{args.cls} bias", "bias", "g"), ("mIoU", "miou", ".4f"),
                  (f"{args.cls} area / true area", "area_ratio", ".3f")]
                 + [(n, f"iou_{n}", ".3f") for n in names]
                 + [(f"{n} labelled {args.cls}", f"into_{n}", ".3f") for n in names if n != args.cls]
+                + [(f"{args.cls} labelled {n}", f"lost_{n}", ".3f") for n in names if n != args.cls]
                 + [("seconds", "seconds", ".0f")],
                 notes=[f"{len(holdout.ids)} training images of the `data.holdout: {args.holdout}` groups, scored "
                        f"against their ground truth (`<class> labelled {args.cls}`: the share of that class's true pixels labelled {args.cls}). The bias is a cost per pixel of {args.cls} in units of one "

@@ -49,16 +49,19 @@ RESUMABLE_CHANGES = ("train.steps", "pipeline.rounds", "train.eval_every", "trai
                      "pipeline.cache_dir", *TEST_ONLY)
 
 
-def offset_tag(logit_offset: dict | None) -> str:
-    """How file names carry a logit offset: ``_offset<class><value>`` per non-zero class, sorted by name.
+def offset_tag(values: dict | None, prefix: str = "offset") -> str:
+    """How file names carry per-class values (a logit offset; ``prefix="bias"``: a class bias):
+    ``_<prefix><class><value>`` per non-zero class, sorted by name.
 
     Examples
     --------
     >>> offset_tag({"Myo": -1.5, "RV": 0.0, "Traffic light": 1})
     '_offsetMyo-1.5_offsetTraffic-light+1'
+    >>> offset_tag({"Myo": 0.1}, prefix="bias")
+    '_biasMyo+0.1'
     """
-    return "".join(f"_offset{re.sub(r'[^A-Za-z0-9]+', '-', str(name))}{value:+g}"
-                   for name, value in sorted((logit_offset or {}).items()) if value)
+    return "".join(f"_{prefix}{re.sub(r'[^A-Za-z0-9]+', '-', str(name))}{value:+g}"
+                   for name, value in sorted((values or {}).items()) if value)
 
 
 class RunDir:
