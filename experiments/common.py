@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from scribblesup.config import Config, load_config
-from scribblesup.datasets import open_split
+from scribblesup.cli import class_value
+from scribblesup.datasets import DATASETS, open_split
 from scribblesup.inference import evaluate_run
 from scribblesup.io import atomic_path
 from scribblesup.pipeline import run_pipeline, share_round_zero
@@ -57,6 +58,30 @@ def add_dataset_args(ap, schedule: bool = True) -> None:
     ap.add_argument("--dataset", choices=list(DATA_TAG), required=True)
     if schedule:
         ap.add_argument("--schedule", default="cpu", help="cpu or gpu: which configs")
+
+
+def add_class_args(ap, what: str) -> None:
+    """``--class`` (the class whose ``what`` is tuned) and ``--fixed CLASS=VALUE ...`` (other classes' values, chosen
+    before and held in place: classes are tuned one at a time, coordinate-wise)."""
+    ap.add_argument("--class", dest="name", required=True, help=f"the class whose {what} is tuned (e.g. Myo)")
+    ap.add_argument("--fixed", nargs="+", type=class_value, default=[], metavar="CLASS=VALUE",
+                    help=f"other classes' {what}, chosen before and held in place")
+
+
+def held_values(ap, args, what: str, tried) -> dict:
+    """``--fixed`` as ``{class: value}``, once ``--class``, ``--fixed`` and the values ``tried`` for the class are
+    checked against the dataset's classes; bad input ends in one line and exit 2 (``ap.error``) before any work."""
+    names = DATASETS[args.dataset].info.class_names
+    fixed = dict(args.fixed)
+    for name in (args.name, *fixed):
+        if name not in names:
+            ap.error(f"{what} for {name}: no such class (classes: {', '.join(names)})")
+    if args.name in fixed:
+        ap.error(f"--fixed {args.name}={fixed[args.name]:g}: that is the class being tuned (--class {args.name})")
+    for value in tried:
+        if not np.isfinite(value):
+            ap.error(f"{what} for {args.name}: {value:g} is not a finite number")
+    return fixed
 
 
 def trained(config: Config) -> Path:

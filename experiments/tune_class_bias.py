@@ -28,9 +28,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from common import add_dataset_args, config_path, load_config, piped, tag, write_table
-from scribblesup.cli import class_value
-from scribblesup.datasets import DATASETS, open_split
+from common import add_class_args, add_dataset_args, config_path, held_values, load_config, piped, tag, write_table
+from scribblesup.datasets import open_split
 from scribblesup.labelling import label_dataset
 from scribblesup.pipeline import region_graph_cache
 from scribblesup.runs import RunDir, load_run, offset_tag
@@ -40,25 +39,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_args(ap)
     ap.add_argument("--holdout", type=int, required=True, help="groups of the training split to score on")
-    ap.add_argument("--class", dest="cls", required=True, help="the class name that gets the cost")
+    add_class_args(ap, "class bias")
     ap.add_argument("--biases", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2, 0.5])
     ap.add_argument("--round1-biases", type=float, nargs="*", default=[0.05, 0.1, 0.2],
                     help="biases also scored in round 1 (with round 0's network); 0 is always scored")
-    ap.add_argument("--fixed", nargs="+", type=class_value, default=[], metavar="CLASS=VALUE",
-                    help="other classes' biases, held in place (e.g. Myo=0.1: the one chosen before)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    fixed = dict(args.fixed)
-    names = list(DATASETS[args.dataset].info.class_names)
-    for name in [args.cls, *fixed]:
-        if name not in names:
-            ap.error(f"{name}: not a class of {args.dataset} ({', '.join(names)})")
-    if args.cls in fixed:
-        ap.error(f"--fixed {args.cls}={fixed[args.cls]:g}: that is the class being tuned (--class {args.cls})")
+    fixed = held_values(ap, args, "class bias", [*args.biases, *args.round1_biases])
     t = tag(args.dataset, args.schedule)
     path = config_path("scribblesup", args.dataset, args.schedule)
     config = load_config(path, [f"data.holdout={args.holdout}"])
     holdout = open_split(config.data, "holdout")
+    names = list(holdout.info.class_names)
     params = config.propagation_params()
     cache = region_graph_cache(config).fill(holdout, args.workers, progress=False)
     model = None
@@ -70,7 +62,7 @@ def main():
             model, _, _ = load_run(RunDir(piped(load_config(path))).round(0).path, "last")
         for b in biases:
             bias = [fixed.get(n, 0.0) for n in names]
-            bias[names.index(args.cls)] = b
+            bias[names.index(args.name)] = b
             with tempfile.TemporaryDirectory() as tmp:
                 t0 = time.perf_counter()
                 r = label_dataset(holdout, tmp, replace(params, class_bias=bias if any(bias) else None), cache=cache,
@@ -79,7 +71,7 @@ def main():
                 seconds = time.perf_counter() - t0
             pred = r.confusion.matrix.sum(axis=0)
             truth = r.confusion.matrix.sum(axis=1)
-            c = names.index(args.cls)
+            c = names.index(args.name)
             row = {"round": round_, "bias": b, "miou": r.confusion.miou, "seconds": seconds,
                    "area_ratio": float(pred[c] / max(truth[c], 1)),
                    **{f"iou_{n}": v for n, v in zip(names, r.confusion.iou)},
@@ -90,18 +82,18 @@ def main():
             rows.append(row)
             print(row, flush=True)
     held = ", ".join(f"{n} {v:g}" for n, v in fixed.items())
-    write_table(f"tune_class_bias_{t}_{args.cls}{offset_tag(fixed, 'bias')}",
-                f"Class bias of {args.cls}{f' (held: {held})' if fixed else ''} on {args.holdout} held-out training "
+    write_table(f"tune_class_bias_{t}_{args.name}{offset_tag(fixed, 'bias')}",
+                f"Class bias of {args.name}{f' (held: {held})' if fixed else ''} on {args.holdout} held-out training "
                 f"groups, {args.dataset} ({t})", rows,
-                [("round", "round", ""), (f"{args.cls} bias", "bias", "g"), ("mIoU", "miou", ".4f"),
-                 (f"{args.cls} area / true area", "area_ratio", ".3f")]
+                [("round", "round", ""), (f"{args.name} bias", "bias", "g"), ("mIoU", "miou", ".4f"),
+                 (f"{args.name} area / true area", "area_ratio", ".3f")]
                 + [(n, f"iou_{n}", ".3f") for n in names]
-                + [(f"{n} labelled {args.cls}", f"into_{n}", ".3f") for n in names if n != args.cls]
-                + [(f"{args.cls} labelled {n}", f"lost_{n}", ".3f") for n in names if n != args.cls]
+                + [(f"{n} labelled {args.name}", f"into_{n}", ".3f") for n in names if n != args.name]
+                + [(f"{args.name} labelled {n}", f"lost_{n}", ".3f") for n in names if n != args.name]
                 + [("seconds", "seconds", ".0f")],
                 notes=[f"{len(holdout.ids)} training images of the `data.holdout: {args.holdout}` groups, scored "
-                       f"against their ground truth (`<class> labelled {args.cls}`: the share of that class's true pixels labelled {args.cls}; "
-                       f"`{args.cls} labelled <class>`: the share of {args.cls}'s true pixels labelled that class). The bias is a cost per pixel of {args.cls} in units of one "
+                       f"against their ground truth (`<class> labelled {args.name}`: the share of that class's true pixels labelled {args.name}; "
+                       f"`{args.name} labelled <class>`: the share of {args.name}'s true pixels labelled that class). The bias is a cost per pixel of {args.name} in units of one "
                        "average superpixel (`propagation.class_bias`); every other setting is the config's "
                        f"(`{path.name}`). Round 1: round 0's network of the main run (trained on unbiased labels), "
                        f"lambda {params.network_weight:g}."])

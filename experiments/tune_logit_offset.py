@@ -21,10 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import RESULTS, add_dataset_args, class_scores, evaluation, load_config, per_class, tag, write_table
-from scribblesup.cli import class_value
-from scribblesup.datasets import DATASETS
-from scribblesup.inference import format_logit_offset, logit_offset_vector
+from common import (RESULTS, add_class_args, add_dataset_args, class_scores, evaluation, held_values, load_config,
+                    per_class, tag, write_table)
+from scribblesup.inference import format_logit_offset
 from scribblesup.runs import RunDir, offset_tag
 
 
@@ -40,20 +39,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_args(ap)
     ap.add_argument("--holdout", type=int, required=True, help="the held-out groups of the tune_on_holdout.py runs")
-    ap.add_argument("--class", dest="name", required=True, help="the class whose logit is offset (e.g. Myo)")
+    add_class_args(ap, "logit offset")
     ap.add_argument("--variants", nargs="+", required=True, help="variant names of tune_on_holdout.py runs")
     ap.add_argument("--offsets", nargs="+", type=float, default=[0, -0.5, -1, -1.5, -2, -3])
-    ap.add_argument("--fixed", nargs="+", type=class_value, default=[], metavar="CLASS=VALUE",
-                    help="other classes' offsets, held in place (e.g. Myo=-1.5: the one chosen before)")
     args = ap.parse_args()
-    fixed = dict(args.fixed)
-    if args.name in fixed:
-        ap.error(f"--fixed {args.name}={fixed[args.name]:g}: that is the class being tuned (--class {args.name})")
-    try:  # an unknown class or a value that is not a number, before anything is looked up or evaluated
-        for offset in args.offsets:
-            logit_offset_vector({**fixed, args.name: offset}, DATASETS[args.dataset].info.class_names)
-    except ValueError as e:
-        ap.error(str(e))
+    fixed = held_values(ap, args, "logit offset", args.offsets)
     t = tag(args.dataset, args.schedule)
     holdout = RESULTS / f"holdout_{t}.json"
     done = json.loads(holdout.read_text()) if holdout.is_file() else {}
