@@ -28,6 +28,13 @@ def command(tmp_path, name, *extra, processes=2, verb="train"):
             "127.0.0.1", "--master_port", str(free_port()), "-m", "scribblesup", verb, *sets]
 
 
+def failure(r) -> str:
+    """What a failed torchrun said: the ranks' own error lines (a one-line error of the CLI comes early) and the
+    launcher's summary at the end."""
+    lines = [x for x in r.stderr.splitlines() if x.startswith("error") or "Error" in x or x.startswith("scribblesup")]
+    return "\n".join(lines[:20]) + "\n...\n" + r.stderr[-1500:]
+
+
 def run(cmd, **kw):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, **kw)
@@ -53,7 +60,7 @@ def two_runs(tmp_path_factory):
     steps = ["train.steps=8", "train.eval_every=4", "train.checkpoint_every=4"]
     for name, n in (("one", 1), ("two", 2)):
         r = run(command(tmp, name, *steps, processes=n))
-        assert r.returncode == 0, r.stderr[-2000:]
+        assert r.returncode == 0, failure(r)
     return tmp, r
 
 
@@ -89,7 +96,7 @@ def test_a_killed_two_process_run_resumes_to_the_same_weights(two_runs, tmp_path
     proc.wait()
     assert last.is_file() and torch.load(last, weights_only=True)["step"] < 8, "killed too late to test resume"
     r = run(cmd + ["--resume"])
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == 0, failure(r)
     assert torch.load(last, weights_only=True)["step"] == 8
     assert max_difference(weights(tmp_path / "killed"), weights(tmp / "two")) < 1e-6
 
@@ -100,7 +107,7 @@ def test_batch_norm_under_two_processes_stays_close(tmp_path):
     bn = ["model.options.batch_norm=true", "train.steps=6", "train.eval_every=6", "train.checkpoint_every=6"]
     for name, n in (("one", 1), ("two", 2)):
         r = run(command(tmp_path, name, *bn, processes=n))
-        assert r.returncode == 0, r.stderr[-2000:]
+        assert r.returncode == 0, failure(r)
     assert losses(tmp_path / "two") == pytest.approx(losses(tmp_path / "one"), abs=0.05)
     assert losses(tmp_path / "two") != losses(tmp_path / "one")
 
@@ -110,7 +117,7 @@ def test_the_pipeline_under_two_processes_gives_the_one_process_labels(tmp_path)
              "pipeline.rounds=1", "pipeline.finetune_steps=2", "pipeline.workers=1", "propagation.n_segments=300"]
     for name, n in (("one", 1), ("two", 2)):
         r = run(command(tmp_path, name, *extra, processes=n, verb="run"))
-        assert r.returncode == 0, r.stderr[-2000:]
+        assert r.returncode == 0, failure(r)
     for k in (0, 1):
         one = sorted((tmp_path / "one" / f"round{k}" / "pseudo").glob("*.png"))
         two = sorted((tmp_path / "two" / f"round{k}" / "pseudo").glob("*.png"))
