@@ -29,9 +29,9 @@ def command(tmp_path, name, *extra, processes=2, verb="train"):
 
 
 def failure(r) -> str:
-    """What a failed torchrun said: the ranks' own error lines (a one-line error of the CLI comes early) and the
-    launcher's summary at the end."""
-    lines = [x for x in r.stderr.splitlines() if x.startswith("error") or "Error" in x or x.startswith("scribblesup")]
+    """What a failed torchrun said: the ranks' own errors (the CLI's one-line ``error: ...`` and exceptions, which
+    come early in stderr) and the launcher's summary at the end."""
+    lines = [x for x in r.stderr.splitlines() if x.startswith("error: ") or "Error" in x]
     return "\n".join(lines[:20]) + "\n...\n" + r.stderr[-1500:]
 
 
