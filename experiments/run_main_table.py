@@ -131,6 +131,7 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
         np_config = load_config(ss_path, [*weak, f"name={ss_config.name}_nopairwise", "propagation.pairwise_weight=0",
                                           f"pipeline.rounds={np_rounds}"])
         units.append((NOPAIRWISE, "ScribbleSup without pairwise", np_config, True, True))
+    pipelines = [config for *_, config, pipeline, _ in units if pipeline]
     only = getattr(args, "only", None)
     if only:
         units = [u for u in units if u[0] in only]
@@ -154,9 +155,9 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
             continue
         if mine is None:
             if pipeline:
-                # round 0 from any earlier pipeline of this seed it matches (a recipe's same-steps control: the
-                # recipe's)
-                run_dir = piped(config, share_from=[d for d, _ in runs.values() if Path(d).is_dir()])
+                # round 0 from another pipeline of this seed it matches (a recipe's same-steps control: the
+                # recipe's), also one an earlier --only call left on this machine
+                run_dir = piped(config, share_from=round_zero_sources(pipelines, config))
                 runs[label] = (run_dir, config)
             else:
                 run_dir = trained(config)
@@ -173,6 +174,13 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
         record(mine)
     return sorted(rows, key=rank), {"full_score": full_score, "runs": runs, "pce_dir": pce_dir,
                                      "ss_config": ss_config}
+
+
+def round_zero_sources(pipelines: list, config) -> list[Path]:
+    """The run folders on this machine whose round 0 ``config``'s pipeline may take (:func:`common.piped` checks
+    that nothing round 0 uses differs): the seed's other pipelines, in the table's order, whether this call runs
+    them or an earlier ``--only`` call did."""
+    return [c.run_dir() for c in pipelines if c.run_dir() != config.run_dir() and c.run_dir().is_dir()]
 
 
 def logit_offset(args, label: str, config) -> dict:

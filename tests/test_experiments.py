@@ -314,3 +314,20 @@ def test_new_options_at_their_neutral_value_keep_committed_config_digests():
     ss.train.scribble_weight = 0.0
     ss.propagation.network_offset = [0.0, 0.0, -1.5, 0.0]
     assert config_digest(ss) != by_method["ScribbleSup, round 3"]
+
+
+def test_a_control_run_alone_finds_its_recipes_round_zero_left_by_an_earlier_call(tmp_path):
+    """--only scribblesup-gcrf-control after --only scribblesup-gcrf: the recipe's run folder on this machine is where
+    the control's round 0 comes from (not only pipelines of the same call); the control itself and folders that do
+    not exist are never sources."""
+    run_main_table = _main_table()
+    recipe, control, other = (run_main_table.load_config(run_main_table.config_path(r, "camvid", "cpu"),
+                                                         [f"output.root={tmp_path}", "train.seed=1", f"name={r}_seed1"])
+                              for r in ("scribblesup-gcrf", "scribblesup-gcrf-control", "scribblesup"))
+    pipelines = [other, recipe, control]
+    assert run_main_table.round_zero_sources(pipelines, control) == []
+    for c in (recipe, control):
+        c.run_dir().mkdir(parents=True)
+    assert run_main_table.round_zero_sources(pipelines, control) == [recipe.run_dir()]
+    other.run_dir().mkdir()
+    assert run_main_table.round_zero_sources(pipelines, control) == [other.run_dir(), recipe.run_dir()]
