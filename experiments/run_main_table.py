@@ -99,6 +99,18 @@ def versus(reference, scores) -> str:
     return f"{gap:+.4f} ({'>' if abs(gap) > 2 * spread else '<='} 2 sd = {2 * spread:.4f}{lone})"
 
 
+def paired(reference: dict, scores: dict) -> str:
+    """``+0.0056 +- 0.0041 over seeds 0 1 2``: the reference's score minus this row's, seed by seed ({seed: score}),
+    over the seeds both rows have: the mean and the sample sd of those differences. Runs of one seed share its data
+    order and, in a pipeline, often round 0, so the paired spread is the finer measure of a difference; ``-`` with
+    fewer than two common seeds."""
+    common = sorted(set(reference) & set(scores))
+    if len(common) < 2:
+        return "-"
+    d = np.array([reference[s] - scores[s] for s in common])
+    return f"{d.mean():+.4f} +- {d.std(ddof=1):.4f} over seeds {' '.join(map(str, common))}"
+
+
 def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows: None) -> tuple[list[dict], dict]:
     """Every row of the table for one seed (the no-pairwise ablation and the figures: seed 0 only).
 
@@ -311,6 +323,7 @@ def seeds_summary(per_run: dict, reference: str | None = None) -> list[dict]:
         summary.append({"method": method, "seeds": " ".join(str(r["seed"]) for r in mine), "steps": mine[0]["steps"],
                         "score": mean_std(scores), "pct_of_full": 100 * np.mean(scores) / np.mean(full) if full else None,
                         "per_seed": " / ".join(f"{v:.4f}" for v in scores), "scores": scores,
+                        "by_seed": {r["seed"]: r["score"] for r in mine},
                         "per_class": mean_per_class(mine),
                         "train_minutes": float(np.mean([r["train_minutes"] for r in mine]))})
     if reference:
@@ -320,20 +333,23 @@ def seeds_summary(per_run: dict, reference: str | None = None) -> list[dict]:
         for r in summary:
             r["vs_reference"] = (None if ref is None else "reference" if r is ref
                                  else versus(ref["scores"], r["scores"]))
+            r["paired"] = None if ref is None or r is ref else paired(ref["by_seed"], r["by_seed"])
     return summary
 
 
 def write_seeds_table(args, t: str, per_run: dict, score_name: str, width) -> None:
     """main_<t>_seeds.md (mean +- std over the seeds each row has so far) and _seeds_runs.csv (one row per run)."""
     summary = seeds_summary(per_run, args.reference)
-    ref_columns = [(f"{args.reference} minus this", "vs_reference", "")] if args.reference else []
+    ref_columns = ([(f"{args.reference} minus this", "vs_reference", ""),
+                    ("the same, seed by seed (mean +- sd)", "paired", "")] if args.reference else [])
     note = (f"Same network (UNet width {width}) and input size for every row; `steps` = total training steps "
             "(ScribbleSup: round 0 from scratch plus fine-tuning rounds); `training (min)`: mean over the seeds of a "
             "run's own training time (a pipeline round: that round's training; a recipe's final round shares nothing "
             "with the others). Rows are added as runs finish, over several calls if need be (run folders stay on "
             "the machine that trained them; the per-run CSV is the record). The no-pairwise ablation runs with seed "
             "0 only. The gap column: the reference's mean minus the row's, against two standard deviations of the "
-            f"larger seed spread. Per class: {'Dice per structure' if score_name == 'mean Dice' else 'IoU'}, the "
+            "larger seed spread (the issue's bar for a claim); beside it the per-seed differences over the seeds "
+            "both rows have (runs of one seed share its data order, pipelines often their round 0). Per class: {'Dice per structure' if score_name == 'mean Dice' else 'IoU'}, the "
             "mean over the seeds.")
     write_table(f"main_{t}_seeds", f"Main table over seeds: {args.dataset} ({t}), validation {score_name}", summary,
                 [("method", "method", ""), ("seeds", "seeds", ""), ("steps", "steps", ""),
@@ -341,7 +357,7 @@ def write_seeds_table(args, t: str, per_run: dict, score_name: str, width) -> No
                  ("per seed", "per_seed", ""), ("per class (mean over seeds)", "per_class", ""), *ref_columns,
                  ("training (min)", "train_minutes", ".1f")],
                 notes=[note], csv_fields=["method", "seeds", "steps", "score", "pct_of_full", "per_seed",
-                                          "per_class", "vs_reference", "train_minutes"])
+                                          "per_class", "vs_reference", "paired", "train_minutes"])
     rows = sorted(per_run.values(), key=lambda r: (r["seed"], rank(r)))  # stable: a rank's rows in run order
     with atomic_path(RESULTS / f"main_{t}_seeds_runs.csv") as tmp, tmp.open("w", newline="") as f:
         w = csv.DictWriter(f, RUN_FIELDS, extrasaction="ignore")

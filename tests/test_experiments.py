@@ -43,6 +43,19 @@ def test_versus_says_when_a_gap_exceeds_two_standard_deviations():
     assert versus([0.80, 0.81], [0.70]) == "+0.1050 (> 2 sd = 0.0141; one side has one seed: no claim)"
 
 
+def test_paired_gaps_are_taken_seed_by_seed_over_the_common_seeds():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        from run_main_table import paired, versus
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    ref, row = {0: 0.80, 1: 0.85, 2: 0.90}, {0: 0.79, 1: 0.84, 2: 0.88, 3: 0.5}
+    # a shift hidden by the seed spread is plain seed by seed: differences 0.01 / 0.01 / 0.02
+    assert paired(ref, row) == "+0.0133 +- 0.0058 over seeds 0 1 2"
+    assert versus(list(ref.values()), [0.79, 0.84, 0.88]).endswith("(<= 2 sd = 0.1000)")
+    assert paired(ref, {2: 0.5, 5: 0.4}) == "-"  # one common seed: no spread
+
+
 def test_per_run_records_come_back_with_their_types(tmp_path):
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
@@ -139,9 +152,9 @@ def test_seeds_table_grows_over_calls_and_compares_with_the_reference(tmp_path, 
         run_main_table.write_seeds_table(Args, "t", per_run, "mean Dice", 0.25)
     md = (tmp_path / "main_t_seeds.md").read_text()
     assert ("| B | 0 1 2 | 10 | 0.8200 +- 0.0200 | 91.1 | 0.8000 / 0.8200 / 0.8400 | RV 0.820 / Myo 0.500 | reference "
-            "| 2.0 |") in md
+            "| - | 2.0 |") in md
     assert "| full supervision | 0 1 2 | 10 | 0.9000 +- 0.0000 | 100.0 |" in md
-    assert "| C | 2 | 10 | 0.5000 | 55.6 | 0.5000 | RV 0.500 / Myo 0.500 | +0.3200 (> 2 sd = 0.0400; one side has one seed: no claim) | 3.0 |" in md
+    assert "| C | 2 | 10 | 0.5000 | 55.6 | 0.5000 | RV 0.500 / Myo 0.500 | +0.3200 (> 2 sd = 0.0400; one side has one seed: no claim) | - | 3.0 |" in md
     back = run_main_table.read_runs(tmp_path / "main_t_seeds_runs.csv")
     assert back[("B", 1)]["score"] == 0.82 and back[("B", 1)]["seed"] == 1 and len(back) == 7
 
