@@ -349,7 +349,8 @@ def write_seeds_table(args, t: str, per_run: dict, score_name: str, width) -> No
             "the machine that trained them; the per-run CSV is the record). The no-pairwise ablation runs with seed "
             "0 only. The gap column: the reference's mean minus the row's, against two standard deviations of the "
             "larger seed spread (the issue's bar for a claim); beside it the per-seed differences over the seeds "
-            "both rows have (runs of one seed share its data order, pipelines often their round 0). Per class: {'Dice per structure' if score_name == 'mean Dice' else 'IoU'}, the "
+            "both rows have (runs of one seed share its data order, pipelines often their round 0). "
+            f"Per class: {'Dice per structure' if score_name == 'mean Dice' else 'IoU'}, the "
             "mean over the seeds.")
     write_table(f"main_{t}_seeds", f"Main table over seeds: {args.dataset} ({t}), validation {score_name}", summary,
                 [("method", "method", ""), ("seeds", "seeds", ""), ("steps", "steps", ""),

@@ -154,6 +154,7 @@ def test_seeds_table_grows_over_calls_and_compares_with_the_reference(tmp_path, 
     assert ("| B | 0 1 2 | 10 | 0.8200 +- 0.0200 | 91.1 | 0.8000 / 0.8200 / 0.8400 | RV 0.820 / Myo 0.500 | reference "
             "| - | 2.0 |") in md
     assert "| full supervision | 0 1 2 | 10 | 0.9000 +- 0.0000 | 100.0 |" in md
+    assert "Per class: Dice per structure, the mean over the seeds." in md and "{" not in md
     assert "| C | 2 | 10 | 0.5000 | 55.6 | 0.5000 | RV 0.500 / Myo 0.500 | +0.3200 (> 2 sd = 0.0400; one side has one seed: no claim) | - | 3.0 |" in md
     back = run_main_table.read_runs(tmp_path / "main_t_seeds_runs.csv")
     assert back[("B", 1)]["score"] == 0.82 and back[("B", 1)]["seed"] == 1 and len(back) == 7
