@@ -322,8 +322,8 @@ def seeds_summary(per_run: dict, reference: str | None = None) -> list[dict]:
         scores = [r["score"] for r in mine]
         summary.append({"method": method, "seeds": " ".join(str(r["seed"]) for r in mine), "steps": mine[0]["steps"],
                         "score": mean_std(scores), "pct_of_full": 100 * np.mean(scores) / np.mean(full) if full else None,
-                        "per_seed": " / ".join(f"{v:.4f}" for v in scores), "scores": scores,
-                        "by_seed": {r["seed"]: r["score"] for r in mine},
+                        "per_seed": " / ".join(f"{v:.4f}" for v in scores),
+                        "by_seed": {r["seed"]: r["score"] for r in mine},  # in seed order (all_rows is sorted)
                         "per_class": mean_per_class(mine),
                         "train_minutes": float(np.mean([r["train_minutes"] for r in mine]))})
     if reference:
@@ -332,7 +332,7 @@ def seeds_summary(per_run: dict, reference: str | None = None) -> list[dict]:
             print(f"--reference {reference!r}: no such row yet ({', '.join(r['method'] for r in summary)})")
         for r in summary:
             r["vs_reference"] = (None if ref is None else "reference" if r is ref
-                                 else versus(ref["scores"], r["scores"]))
+                                 else versus(list(ref["by_seed"].values()), list(r["by_seed"].values())))
             r["paired"] = None if ref is None or r is ref else paired(ref["by_seed"], r["by_seed"])
     return summary
 
