@@ -398,6 +398,8 @@ def main():
                          "named with it; default: the configs', medial_axis)")
     args = ap.parse_args()
     args.seeds_mode = args.seeds is not None
+    for recipe in (*args.recipes, *args.train_recipes):  # every call, --table-only too: one line, exit 2, nothing written
+        config_path(recipe, args.dataset, args.schedule)
     if args.only:
         known = {*BASE_RECIPES, *args.recipes, *args.train_recipes}
         unknown = [r for r in args.only if r not in known]
@@ -413,7 +415,7 @@ def main():
         per_run = read_runs(runs_csv)
         if args.table_only:
             if not per_run:
-                raise SystemExit(f"--table-only: {runs_csv} holds no runs")
+                ap.error(f"--table-only: {runs_csv} holds no runs")
             write_seeds_table(args, t, per_run, score_name, ss_config.model.width)
             return
         if not args.skip_figures:

@@ -293,6 +293,14 @@ def test_an_unknown_recipe_ends_in_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "scribblesup-nosuch_acdc-fold1_cpu.yaml: no such config" in r.stderr and "scribblesup-bias" in r.stderr
     assert list(tmp_path.iterdir()) == []
+    # rewriting the table from its CSV refuses the same way before it writes anything
+    (tmp_path / "main_acdc-fold1_cpu_seeds_runs.csv").write_text("method,seed,steps,score,train_minutes,run\n"
+                                                                  "full supervision,0,10,0.9,1.0,runs/a\n")
+    r = subprocess.run([sys.executable, "experiments/run_main_table.py", "--dataset", "acdc", "--seeds", "0",
+                        "--train-recipes", "unet_nosuch", "--table-only"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "unet_nosuch_acdc-fold1_cpu.yaml: no such config" in r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["main_acdc-fold1_cpu_seeds_runs.csv"]
 
 
 @pytest.mark.parametrize("args, message", [
