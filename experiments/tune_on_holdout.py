@@ -52,8 +52,14 @@ def main():
     t = tag(args.dataset, args.schedule)
     table = RESULTS / f"holdout_{t}.json"
     done = json.loads(table.read_text()) if table.is_file() else {}
-    for name, recipe, *overrides in args.variant:
-        config = holdout_config(args.dataset, args.schedule, args.holdout, name, recipe, overrides)
+    variants = []
+    for name, recipe, *overrides in args.variant:  # every variant's config first: a bad one stops before any training
+        try:
+            variants.append((name, recipe, overrides,
+                             holdout_config(args.dataset, args.schedule, args.holdout, name, recipe, overrides)))
+        except ValueError as exc:
+            ap.error(f"--variant {name}: {exc}")
+    for name, recipe, overrides, config in variants:
         run = scored_run(recipe, config, [r["run"] for r in done.values() if r["recipe"].startswith("scribblesup")])
         ev = evaluation(run.path, split="holdout")
         top = RunDir(config.run_dir())

@@ -303,6 +303,21 @@ def test_an_unknown_recipe_ends_in_one_line_and_exit_2(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["main_acdc-fold1_cpu_seeds_runs.csv"]
 
 
+@pytest.mark.parametrize("variant, message", [
+    (["bad", "unet_pce", "train.crf_loss.weight=abc"], "--variant bad: --set train.crf_loss.weight=abc: "
+                                                        "train.crf_loss.weight must be float, got 'abc'"),
+    (["bad", "unet_nosuch"], "unet_nosuch_camvid_cpu.yaml: no such config"),
+])
+def test_the_holdout_tuner_checks_every_variant_before_training(tmp_path, variant, message):
+    env = dict(os.environ, SCRIBBLESUP_RESULTS=str(tmp_path))
+    r = subprocess.run([sys.executable, "experiments/tune_on_holdout.py", "--dataset", "camvid", "--holdout", "40",
+                        "--variant", "fine", "unet_pce", "--variant", *variant], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert message in r.stderr.splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("args, message", [
     (["--class", "Myocardium"], "logit offset for Myocardium: no such class (classes: background, RV, Myo, LV)"),
     (["--class", "RV", "--fixed", "Myo=-1.5", "--offsets", "0", "inf"], "logit offset for RV: inf is not a finite"),
