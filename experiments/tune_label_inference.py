@@ -63,6 +63,10 @@ def main():
     args = ap.parse_args()
     t = tag(args.dataset, args.schedule) + args.suffix
     path = config_path("scribblesup", args.dataset, args.schedule)
+    try:  # a bad --set stops here, before the main run is trained or resumed
+        load_config(path, args.set)
+    except ValueError as exc:
+        ap.error(str(exc))
     run = RunDir(piped(load_config(path)))
     config = load_config(run.config, [f"data.holdout={args.holdout}", *args.set])
     holdout = open_split(config.data, "holdout")

@@ -318,6 +318,16 @@ def test_the_holdout_tuner_checks_every_variant_before_training(tmp_path, varian
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_label_inference_tuner_checks_its_overrides_before_training(tmp_path):
+    env = dict(os.environ, SCRIBBLESUP_RESULTS=str(tmp_path))
+    r = subprocess.run([sys.executable, "experiments/tune_label_inference.py", "--dataset", "camvid", "--holdout", "40",
+                        "--set", "propagation.class_bias=abc"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "propagation.class_bias must be a list, got 'abc'" in r.stderr.splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("args, message", [
     (["--class", "Myocardium"], "logit offset for Myocardium: no such class (classes: background, RV, Myo, LV)"),
     (["--class", "RV", "--fixed", "Myo=-1.5", "--offsets", "0", "inf"], "logit offset for RV: inf is not a finite"),
