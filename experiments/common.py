@@ -48,10 +48,22 @@ def config_path(recipe: str, dataset: str, schedule: str = "cpu") -> Path:
     if not path.is_file():
         there = sorted(p.name[: -len(f"_{tag(dataset, schedule)}.yaml")]
                        for p in CONFIGS.glob(f"*_{tag(dataset, schedule)}.yaml"))
-        print(f"error: {path}: no such config; recipes for {tag(dataset, schedule)}: {', '.join(there)}",
-              file=sys.stderr)
-        raise SystemExit(2)
+        usage_error(f"{path}: no such config; recipes for {tag(dataset, schedule)}: {', '.join(there)}")
     return path
+
+
+def usage_error(message: str):
+    """End the script on bad input: one line on stderr, exit 2 (before anything is trained or written)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def checked_config(path, overrides=(), what: str = "") -> Config:
+    """``load_config(path, overrides)``; a bad override ends the script in one line (``what`` first), exit 2."""
+    try:
+        return load_config(path, overrides)
+    except ValueError as exc:
+        usage_error(f"{what}{exc}")
 
 
 def add_dataset_args(ap, schedule: bool = True) -> None:
@@ -230,4 +242,4 @@ def write_table(name: str, title: str, rows: list[dict], columns: list[tuple], n
 
 
 __all__ = ["DATA_TAG", "CONFIGS", "RESULTS", "FIGURES", "tag", "config_path", "add_dataset_args", "trained", "piped",
-           "evaluation", "seeded", "mean_std", "every_nth", "spread", "command", "provenance", "fmt", "write_table", "load_config"]
+           "evaluation", "seeded", "mean_std", "every_nth", "spread", "command", "provenance", "fmt", "write_table", "load_config", "checked_config", "usage_error"]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, add_dataset_args, config_path, load_config, piped, tag, write_table
+from common import RESULTS, add_dataset_args, checked_config, config_path, load_config, piped, tag, write_table
 from scribblesup.datasets import open_split
 from scribblesup.inference import predict_probabilities
 from scribblesup.io import read_label_png
@@ -63,10 +63,7 @@ def main():
     args = ap.parse_args()
     t = tag(args.dataset, args.schedule) + args.suffix
     path = config_path("scribblesup", args.dataset, args.schedule)
-    try:  # a bad --set stops here, before the main run is trained or resumed
-        load_config(path, args.set)
-    except ValueError as exc:
-        ap.error(str(exc))
+    checked_config(path, args.set)  # a bad --set stops here, before the main run is trained or resumed
     run = RunDir(piped(load_config(path)))
     config = load_config(run.config, [f"data.holdout={args.holdout}", *args.set])
     holdout = open_split(config.data, "holdout")

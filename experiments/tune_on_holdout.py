@@ -20,16 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import (RESULTS, add_dataset_args, class_scores, config_path, evaluation, load_config, per_class, piped, tag,
-                    trained, write_table)
+from common import (RESULTS, add_dataset_args, checked_config, class_scores, config_path, evaluation, per_class,
+                    piped, tag, trained, write_table)
 from scribblesup.config import Config
 from scribblesup.runs import RunDir
 
 
 def holdout_config(dataset: str, schedule: str, holdout: int, name: str, recipe: str, overrides) -> Config:
     path = config_path(recipe, dataset, schedule)
-    return load_config(path, [*overrides, f"data.holdout={holdout}", "data.val_split=holdout",
-                              f"name={path.stem}_holdout{holdout}_{name}"])
+    return checked_config(path, [*overrides, f"data.holdout={holdout}", "data.val_split=holdout",
+                                 f"name={path.stem}_holdout{holdout}_{name}"], what=f"--variant {name}: ")
 
 
 def scored_run(recipe: str, config: Config, share_from=()) -> RunDir:
@@ -52,13 +52,10 @@ def main():
     t = tag(args.dataset, args.schedule)
     table = RESULTS / f"holdout_{t}.json"
     done = json.loads(table.read_text()) if table.is_file() else {}
-    variants = []
-    for name, recipe, *overrides in args.variant:  # every variant's config first: a bad one stops before any training
-        try:
-            variants.append((name, recipe, overrides,
-                             holdout_config(args.dataset, args.schedule, args.holdout, name, recipe, overrides)))
-        except ValueError as exc:
-            ap.error(f"--variant {name}: {exc}")
+    # every variant's config first: a bad one stops before any training
+    variants = [(name, recipe, overrides,
+                 holdout_config(args.dataset, args.schedule, args.holdout, name, recipe, overrides))
+                for name, recipe, *overrides in args.variant]
     for name, recipe, overrides, config in variants:
         run = scored_run(recipe, config, [r["run"] for r in done.values() if r["recipe"].startswith("scribblesup")])
         ev = evaluation(run.path, split="holdout")
