@@ -416,6 +416,9 @@ def main():
         if args.table_only:
             if not per_run:
                 ap.error(f"--table-only: {runs_csv} holds no runs")
+            methods = list(dict.fromkeys(m for m, _ in per_run))
+            if args.reference and args.reference not in methods:  # nothing will be trained that could add it
+                ap.error(f"--reference {args.reference!r}: no such row in {runs_csv} (rows: {'; '.join(methods)})")
             write_seeds_table(args, t, per_run, score_name, ss_config.model.width)
             return
         if not args.skip_figures:

@@ -301,6 +301,18 @@ def test_an_unknown_recipe_ends_in_one_line_and_exit_2(tmp_path):
                        text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "unet_nosuch_acdc-fold1_cpu.yaml: no such config" in r.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["main_acdc-fold1_cpu_seeds_runs.csv"]
+    # so does a reference that names no row of the CSV (it used to write a table without its gap columns)
+    r = subprocess.run([sys.executable, "experiments/run_main_table.py", "--dataset", "acdc", "--seeds", "0",
+                        "--reference", "full supervison", "--table-only"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--reference 'full supervison': no such row" in r.stderr and "(rows: full supervision)" in r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["main_acdc-fold1_cpu_seeds_runs.csv"]
+    r = subprocess.run([sys.executable, "experiments/run_main_table.py", "--dataset", "acdc", "--seeds", "0",
+                        "--reference", "full supervision", "--table-only"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "| full supervision | 0 | 10 | 0.9000 | 100.0 |" in (tmp_path / "main_acdc-fold1_cpu_seeds.md").read_text()
 
 
 @pytest.mark.parametrize("variant, message", [
