@@ -10,7 +10,8 @@ Networks trained on graph-cut pseudo labels inherit their biases: on ACDC the my
 class's logit before the softmax (post-hoc logit adjustment; ``scribblesup evaluate|predict --logit-offset``)
 undoes it without retraining. Each ``--variants`` name is a run of ``tune_on_holdout.py`` with the same
 ``--holdout`` (trained without the held-out groups; its final round is scored on them, last checkpoint), so the
-offset is chosen on training patients' ground truth, never on the split whose score is reported. ``--fixed`` holds
+offset is chosen on training patients' ground truth, never on the split whose score is reported. A call rewrites
+its variants' rows of the table and keeps the other variants' from earlier calls. ``--fixed`` holds
 other classes' offsets (chosen before) in place while one more class is tuned: offsets are chosen one class at a
 time, coordinate-wise. Each evaluation is cached in the run folder (``eval_holdout_last_offset<class><value>...json``).
 Writes experiments/results/logit_offset_<data>_<schedule>_<class>[_offset<fixed class><value>...].md and .csv.
@@ -22,7 +23,7 @@ import argparse
 import json
 
 from common import (RESULTS, add_class_args, add_dataset_args, class_scores, evaluation, held_values, load_config,
-                    per_class, tag, write_table)
+                    per_class, read_records, tag, write_table)
 from scribblesup.inference import format_logit_offset
 from scribblesup.runs import RunDir, offset_tag
 
@@ -33,6 +34,26 @@ def final_round(run: str) -> RunDir:
     if top.rounds_csv.is_file():
         return top.round(load_config(top.config).pipeline.rounds)
     return top
+
+
+def write_results(args, fixed: dict, rows: list[dict]):
+    """The offset table of ``args.name`` (with ``fixed`` held): this call's rows for ``args.variants`` and, kept from
+    earlier calls, the other variants' rows (their runs may be gone from this machine)."""
+    t = tag(args.dataset, args.schedule)
+    score_name = "mean Dice" if args.dataset == "acdc" else "mIoU"
+    with_fixed = f", with {format_logit_offset(fixed)} held" if fixed else ""
+    name = f"logit_offset_{t}_{args.name}{offset_tag(fixed)}"
+    earlier = read_records(RESULTS / f"{name}.csv", text=("variant", "fixed", "per_class", "best", "run"))
+    rows = [r for r in earlier if r["variant"] not in args.variants] + rows
+    return write_table(
+        name, f"Test-time logit offset of {args.name}{with_fixed} on {args.holdout} held-out training groups, "
+        f"{args.dataset} ({t})", rows,
+        [("variant", "variant", ""), (f"{args.name} offset", "offset", "g"), ("other offsets", "fixed", ""),
+         (f"{score_name} (holdout)", "score", ".4f"), ("mIoU", "miou", ".4f"), ("per class", "per_class", ""),
+         ("", "best", ""), ("run", "run", "")],
+        notes=["Each variant's network (tune_on_holdout.py: trained without the held-out groups; ScribbleSup: "
+               "its final round, last checkpoint) scored on the held-out groups' ground truth with the offset "
+               "added to the class's logit before the softmax; the reported split is never used here."])
 
 
 def main():
@@ -70,17 +91,7 @@ def main():
             r["best"] = "best" if r is best else ""
         rows += mine
         print(f"{variant}: best {args.name} offset {best['offset']:g} ({best['score']:.4f})", flush=True)
-    score_name = "mean Dice" if args.dataset == "acdc" else "mIoU"
-    with_fixed = f", with {format_logit_offset(fixed)} held" if fixed else ""
-    write_table(f"logit_offset_{t}_{args.name}{offset_tag(fixed)}",
-                f"Test-time logit offset of {args.name}{with_fixed} on {args.holdout} held-out training groups, "
-                f"{args.dataset} ({t})", rows,
-                [("variant", "variant", ""), (f"{args.name} offset", "offset", "g"), ("other offsets", "fixed", ""),
-                 (f"{score_name} (holdout)", "score", ".4f"), ("mIoU", "miou", ".4f"), ("per class", "per_class", ""),
-                 ("", "best", ""), ("run", "run", "")],
-                notes=["Each variant's network (tune_on_holdout.py: trained without the held-out groups; ScribbleSup: "
-                       "its final round, last checkpoint) scored on the held-out groups' ground truth with the offset "
-                       "added to the class's logit before the softmax; the reported split is never used here."])
+    write_results(args, fixed, rows)
 
 
 if __name__ == "__main__":

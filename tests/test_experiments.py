@@ -354,6 +354,35 @@ def test_the_offset_tuner_refuses_a_bad_class_or_value_in_one_line(tmp_path, arg
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_offset_table_keeps_the_variants_a_later_call_did_not_score(tmp_path, monkeypatch):
+    """A call that tunes one variant (say a control's offset, its holdout run new) keeps the rows earlier calls wrote
+    for other variants, whose runs may be gone from the machine, and replaces its own variant's rows."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import tune_logit_offset
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    monkeypatch.setattr(sys.modules["common"], "RESULTS", tmp_path)
+    monkeypatch.setattr(tune_logit_offset, "RESULTS", tmp_path)
+
+    def row(variant, offset, score, best=""):
+        return {"variant": variant, "offset": offset, "fixed": "", "score": score, "miou": score - 0.03,
+                "per_class": "RV 0.8 / Myo 0.8 / LV 0.9", "run": f"runs/{variant}/round3", "best": best}
+
+    class Args:
+        dataset, schedule, name, holdout = "acdc", "cpu", "Myo", 8
+        variants = ["recipe", "peer"]
+
+    tune_logit_offset.write_results(Args, {}, [row("recipe", 0.0, 0.84), row("recipe", -1.5, 0.85, "best"),
+                                               row("peer", 0.0, 0.68, "best")])
+    Args.variants = ["control", "recipe"]  # the recipe rescored, the control new, the peer not on the machine
+    md = tune_logit_offset.write_results(Args, {}, [row("recipe", -1.5, 0.86, "best"), row("control", -1.0, 0.87)])
+    lines = (tmp_path / "logit_offset_acdc-fold1_cpu_Myo.csv").read_text().splitlines()
+    assert [line.split(",")[:4] for line in lines[1:]] == [["peer", "0.0", "", "0.68"], ["recipe", "-1.5", "", "0.86"],
+                                                            ["control", "-1.0", "", "0.87"]]
+    assert "| peer | 0 |  | 0.6800 | 0.6500 | RV 0.8 / Myo 0.8 / LV 0.9 | best | runs/peer/round3 |" in md.read_text()
+
+
 def test_new_options_at_their_neutral_value_keep_committed_config_digests():
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
