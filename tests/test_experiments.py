@@ -237,7 +237,7 @@ def test_a_recipe_configs_logit_offset_gives_its_calibrated_row_and_leaves_the_d
 
     path = run_main_table.config_path("scribblesup-bias-gcrf", "acdc", "cpu")
     config = run_main_table.load_config(path)
-    assert run_main_table.logit_offset(Args, "scribblesup-bias-gcrf", config) == {"Myo": -1.5}
+    assert run_main_table.logit_offset(Args, "scribblesup-bias-gcrf", config) == {"Myo": -1.5, "RV": 1.0}
     assert run_main_table.logit_offset(Args, "scribblesup-bias", config) == {}  # not one of --recipes
     Args.logit_offset = [("Myo", -1.0)]
     assert run_main_table.logit_offset(Args, "scribblesup-bias-gcrf", config) == {"Myo": -1.0}
