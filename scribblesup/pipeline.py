@@ -26,7 +26,7 @@ from .inference import pick_device
 from .labelling import LabellingResult, RegionGraphCache, label_dataset
 from .propagation import check_per_class
 from .runs import RunDir, link_tree, load_run, open_run_dir, run_lock, write_json, write_rounds_csv
-from .train import train
+from .train import check_logit_offset, train
 
 
 def cache_folder(config: Config) -> Path:
@@ -174,6 +174,7 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
         check_per_class(config.propagation_params(), dataset.info.num_classes)
     except ValueError as exc:
         raise ValueError(f"propagation.{exc} of {config.data.dataset}") from None
+    check_logit_offset(config, dataset.info.class_names)  # before label inference, not after round 0's training
     error = log = None
     if ctx.main:
         try:

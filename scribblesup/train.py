@@ -221,6 +221,15 @@ def train_step(model, optimizer, scaler, images, targets, lr: float, amp_dtype, 
 
 # ------------------------------------------------------------------------------------------------ the loop
 
+def check_logit_offset(config: Config, class_names) -> None:
+    """``test.logit_offset`` against the data's classes: evaluate and predict alone read it, but a class the data
+    lacks (or a value that is not finite) is an error at the start of a run, not after its training."""
+    try:
+        logit_offset_vector(config.test.logit_offset, class_names)
+    except ValueError as exc:
+        raise ValueError(f"test.logit_offset: {exc}") from None
+
+
 class Trainer:
     """The state of one training run: model, optimizer, run folder; checkpoints and evaluation."""
 
@@ -236,10 +245,7 @@ class Trainer:
         # the training data (pseudo labels, scribbles) checked before the run folder is written: a bad input leaves
         # nothing behind
         self.samples = TrainingSamples(config, train_split)
-        try:  # read by evaluate / predict only, but a class the data lacks is an error now, not after training
-            logit_offset_vector(config.test.logit_offset, self.samples.dataset.info.class_names)
-        except ValueError as exc:
-            raise ValueError(f"test.logit_offset: {exc}") from None
+        check_logit_offset(config, self.samples.dataset.info.class_names)
         error = None
         if self.ctx.main:  # rank 0 alone writes the run folder
             try:

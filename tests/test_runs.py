@@ -134,6 +134,12 @@ def test_a_run_refused_before_it_writes_leaves_no_folder(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "class_bias has 2 values" in r.stderr
     assert not (tmp_path / "runs" / "x").exists()
+    # a test-time offset naming a class the data lacks: refused before round 0's label inference, not after training
+    r = subprocess.run([sys.executable, "-m", "scribblesup", "run", "--config", str(recipe), "--set", f"output.root={tmp_path / 'runs'}", "name=x", "test.logit_offset={Aorta: 1}"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "test.logit_offset: logit offset for Aorta: no such class (classes: background, RV, Myo, LV)" in r.stderr
+    assert not (tmp_path / "runs" / "x").exists()
 
 
 def test_outputs_get_the_usual_permissions(demo_run):
