@@ -294,6 +294,16 @@ RUN_FIELDS = ["method", "seed", "steps", "pseudo_miou", "score", "score_densecrf
               "hd95", "per_class", "train_minutes", "run", "config"]
 
 
+def retime(per_run: dict, rows: list[dict]) -> None:
+    """Give the earlier rows of a network just scored its new training time: a run retrained for a new calibrated row
+    (its folder gone from this machine) is the same network (same folder, seed and config digest; seeds are
+    deterministic), so its rows with another logit offset must not keep another machine's minutes."""
+    for new in rows:
+        for old in per_run.values():
+            if (old["run"], old["seed"], old.get("config")) == (new["run"], new["seed"], new.get("config")):
+                old["train_minutes"] = new["train_minutes"]
+
+
 def read_runs(path: Path) -> dict:
     """The per-run rows of a seeds table's CSV by (method, seed)."""
     rows = read_records(path, text=("method", "run", "config", "per_class"), integers=("seed", "steps"))
@@ -427,6 +437,7 @@ def main():
 
         def record(rows):
             per_run.update({(r["method"], r["seed"]): r for r in rows})
+            retime(per_run, rows)
             write_seeds_table(args, t, per_run, score_name, ss_config.model.width)
 
         for seed in args.seeds:

@@ -160,6 +160,22 @@ def test_seeds_table_grows_over_calls_and_compares_with_the_reference(tmp_path, 
     assert back[("B", 1)]["score"] == 0.82 and back[("B", 1)]["seed"] == 1 and len(back) == 7
 
 
+def test_a_retrained_network_gives_its_new_minutes_to_its_other_offsets_rows_only():
+    run_main_table = _main_table()
+    run = "runs/recipe_seed1/round3"
+    per_run = {("R, round 3", 1): {"run": run, "seed": 1, "config": "a", "train_minutes": 9.3},
+               ("R, round 3, logit offset Myo=-1.5", 1): {"run": run, "seed": 1, "config": "a", "train_minutes": 9.3},
+               ("R, round 3", 2): {"run": "runs/recipe_seed2/round3", "seed": 2, "config": "a", "train_minutes": 9.8},
+               ("S, round 3", 1): {"run": run, "seed": 1, "config": "b", "train_minutes": 4.0}}  # another config
+    fresh = [{"method": m, "run": run, "seed": 1, "config": "a", "train_minutes": 7.7}
+             for m in ("R, round 3", "R, round 3, logit offset Myo=-1.5 RV=1")]
+    per_run.update({(r["method"], r["seed"]): r for r in fresh})
+    run_main_table.retime(per_run, fresh)
+    assert {k: v["train_minutes"] for k, v in per_run.items()} == {
+        ("R, round 3", 1): 7.7, ("R, round 3, logit offset Myo=-1.5", 1): 7.7, ("R, round 3", 2): 9.8,
+        ("S, round 3", 1): 4.0, ("R, round 3, logit offset Myo=-1.5 RV=1", 1): 7.7}
+
+
 def test_seeds_table_reuses_committed_rows_instead_of_retraining(tmp_path, monkeypatch):
     """Run folders stay on the machine that trained them: a later session with the committed rows trains nothing."""
     run_main_table = _main_table()
