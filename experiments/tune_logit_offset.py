@@ -4,6 +4,8 @@
         --variants ss-bias0.1-sw1-gcrf0.3 ss-bias0.1-sw1-gcrf0.3-control --offsets 0 -0.5 -1 -1.5 -2 -3
     python experiments/tune_logit_offset.py --dataset acdc --holdout 8 --class RV --fixed Myo=-1.5 \\
         --variants ss-bias0.1-sw1-gcrf0.3 --offsets 0 0.5 1 -0.5 -1
+    python experiments/tune_logit_offset.py --dataset camvid --holdout 40 --class Building --then Car Pavement \
+        --variants ss-sw1-gcrf0.01 --offsets 0 0.5 1 1.5 2 -0.5 -1
 
 Networks trained on graph-cut pseudo labels inherit their biases: on ACDC the myocardium the cut makes too thick
 (the shrinking bias) comes out of the network thicker still, eating into the LV cavity. Adding a constant to that
@@ -13,7 +15,8 @@ undoes it without retraining. Each ``--variants`` name is a run of ``tune_on_hol
 offset is chosen on training patients' ground truth, never on the split whose score is reported. A call rewrites
 its variants' rows of the table and keeps the other variants' from earlier calls. ``--fixed`` holds
 other classes' offsets (chosen before) in place while one more class is tuned: offsets are chosen one class at a
-time, coordinate-wise. Each evaluation is cached in the run folder (``eval_holdout_last_offset<class><value>...json``).
+time, coordinate-wise; ``--then`` goes on in one call, class after class, each with the best offsets so far held
+(one table per class, as if each had been its own call). Each evaluation is cached in the run folder (``eval_holdout_last_offset<class><value>...json``).
 Writes experiments/results/logit_offset_<data>_<schedule>_<class>[_offset<fixed class><value>...].md and .csv.
 """
 
@@ -24,6 +27,7 @@ import json
 
 from common import (RESULTS, add_class_args, add_dataset_args, class_scores, evaluation, held_values, load_config,
                     per_class, read_records, tag, write_table)
+from scribblesup.datasets import DATASETS
 from scribblesup.inference import format_logit_offset
 from scribblesup.runs import RunDir, offset_tag
 
@@ -63,8 +67,18 @@ def main():
     add_class_args(ap, "logit offset")
     ap.add_argument("--variants", nargs="+", required=True, help="variant names of tune_on_holdout.py runs")
     ap.add_argument("--offsets", nargs="+", type=float, default=[0, -0.5, -1, -1.5, -2, -3])
+    ap.add_argument("--then", nargs="+", default=[], metavar="CLASS",
+                    help="more classes, tuned one after another with the best offsets so far held (one variant; "
+                         "one table per class, named with what it held)")
     args = ap.parse_args()
     fixed = held_values(ap, args, "logit offset", args.offsets)
+    names = DATASETS[args.dataset].info.class_names
+    for name in args.then:
+        if name not in names or name == args.name or name in fixed or args.then.count(name) > 1:
+            ap.error(f"--then {name}: " + (f"no such class (classes: {', '.join(names)})" if name not in names
+                                           else "already tuned or held in this call"))
+    if args.then and len(args.variants) > 1:
+        ap.error("--then tunes one variant's offsets class after class: give one --variants name")
     t = tag(args.dataset, args.schedule)
     holdout = RESULTS / f"holdout_{t}.json"
     done = json.loads(holdout.read_text()) if holdout.is_file() else {}
@@ -76,7 +90,22 @@ def main():
     absent = [runs[v] for v in args.variants if not RunDir(runs[v]).config.is_file()]
     if absent:
         ap.error(f"{', '.join(absent)}: not on this machine (run folders stay where they trained)")
-    rows = []
+    tune_classes(args, fixed, runs)
+
+
+def tune_classes(args, fixed: dict, runs: dict) -> dict:
+    """``--class`` and then each of ``--then``, coordinate-wise: each class with ``fixed`` and the best offsets of
+    the classes before it held. Returns ``{class: best offset}`` (of the first variant)."""
+    chosen = {}
+    for name in [args.name, *args.then]:
+        chosen[name] = tune_class(argparse.Namespace(**{**vars(args), "name": name}), {**fixed, **chosen}, runs)
+    return chosen
+
+
+def tune_class(args, fixed: dict, runs: dict) -> float:
+    """Score every offset of ``args.offsets`` for class ``args.name`` (``fixed`` held) on each variant's network,
+    write the class's table, and return the best offset of the first variant."""
+    rows, bests = [], []
     for variant in args.variants:
         scored = final_round(runs[variant])
         mine = []
@@ -90,8 +119,10 @@ def main():
         for r in mine:
             r["best"] = "best" if r is best else ""
         rows += mine
+        bests.append(best["offset"])
         print(f"{variant}: best {args.name} offset {best['offset']:g} ({best['score']:.4f})", flush=True)
     write_results(args, fixed, rows)
+    return bests[0]
 
 
 if __name__ == "__main__":

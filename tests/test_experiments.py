@@ -1,5 +1,6 @@
 """The experiment scripts run and write their tables through experiments/common.py (bundled demo data)."""
 
+import argparse
 import os
 import subprocess
 import sys
@@ -359,6 +360,9 @@ def test_the_label_inference_tuner_checks_its_overrides_before_training(tmp_path
 @pytest.mark.parametrize("args, message", [
     (["--class", "Myocardium"], "logit offset for Myocardium: no such class (classes: background, RV, Myo, LV)"),
     (["--class", "RV", "--fixed", "Myo=-1.5", "--offsets", "0", "inf"], "logit offset for RV: inf is not a finite"),
+    (["--class", "RV", "--then", "LV", "Aorta"], "--then Aorta: no such class (classes: background, RV, Myo, LV)"),
+    (["--class", "RV", "--fixed", "Myo=-1.5", "--then", "Myo"], "--then Myo: already tuned or held in this call"),
+    (["--class", "RV", "--then", "LV", "--variants", "a", "b"], "--then tunes one variant's offsets class after class"),
 ])
 def test_the_offset_tuner_refuses_a_bad_class_or_value_in_one_line(tmp_path, args, message):
     env = dict(os.environ, SCRIBBLESUP_RESULTS=str(tmp_path))
@@ -368,6 +372,37 @@ def test_the_offset_tuner_refuses_a_bad_class_or_value_in_one_line(tmp_path, arg
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert message in r.stderr.splitlines()[-1]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_then_tunes_class_after_class_with_the_best_so_far_held(tmp_path, monkeypatch):
+    """Coordinate-wise: a score whose best is Building +1 and then, with it held, Car -0.5 (the Car optimum
+    depends on Building's offset, so Car tuned without Building held would pick another value)."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import tune_logit_offset
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    monkeypatch.setattr(sys.modules["common"], "RESULTS", tmp_path)
+    monkeypatch.setattr(tune_logit_offset, "RESULTS", tmp_path)
+    seen = []
+
+    def evaluation(path, split, logit_offset):
+        o = logit_offset or {}
+        b, c = o.get("Building", 0.0), o.get("Car", 0.0)
+        seen.append(dict(o))
+        score = 0.5 - (b - 1) ** 2 - (c + 0.5 * b) ** 2
+        return {"score": score, "confusion": {"miou": score, "per_class": {}}}
+
+    monkeypatch.setattr(tune_logit_offset, "evaluation", evaluation)
+    monkeypatch.setattr(tune_logit_offset, "class_scores", lambda ev: {})
+    monkeypatch.setattr(tune_logit_offset, "final_round", lambda run: tune_logit_offset.RunDir(run))
+    args = argparse.Namespace(dataset="camvid", schedule="cpu", holdout=40, name="Building", then=["Car"],
+                              variants=["recipe"], offsets=[0, -0.5, 0.5, 1, 1.5])
+    assert tune_logit_offset.tune_classes(args, {}, {"recipe": "runs/recipe"}) == {"Building": 1, "Car": -0.5}
+    assert seen[-1] == {"Building": 1, "Car": 1.5} and len(seen) == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "logit_offset_camvid_cpu_Building.csv", "logit_offset_camvid_cpu_Building.md",
+        "logit_offset_camvid_cpu_Car_offsetBuilding+1.csv", "logit_offset_camvid_cpu_Car_offsetBuilding+1.md"]
 
 
 def test_the_offset_table_keeps_the_variants_a_later_call_did_not_score(tmp_path, monkeypatch):
