@@ -36,6 +36,7 @@ import argparse
 import csv
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -153,9 +154,12 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
         last = config.pipeline.rounds
         methods = ([f"{label}, round {k}" for k in (range(last + 1) if every_round else [last])] if pipeline
                    else [label])
+        base = f"{label}, round {last}" if pipeline else label
         if logit_offset(args, label, config):
-            methods.append(offset_method(logit_offset(args, label, config),
-                                         f"{label}, round {last}" if pipeline else label))
+            methods.append(offset_method(logit_offset(args, label, config), base))
+        # the run's other calibrated rows of earlier calls: scored again with it, so a run's rows are one network's
+        earlier = earlier_offsets(committed, seed, base, methods)
+        methods += [offset_method(o, base) for o in earlier]
         final = RunDir(config.run_dir()).round(last) if pipeline else RunDir(config.run_dir())
         digest = config_digest(config)
         finished = final.evaluation(config.data.val_split, "last").is_file()
@@ -175,7 +179,7 @@ def seed_rows(args, seed: int, committed: dict | None = None, record=lambda rows
                 run_dir = trained(config)
                 if label == "pCE (scribbles only)":
                     pce_dir = run_dir
-            mine = scored_rows(args, seed, label, config, run_dir, pipeline, every_round)
+            mine = scored_rows(args, seed, label, config, run_dir, pipeline, every_round, earlier)
             for r in mine:
                 r["config"] = digest
         if label == "full supervision":
@@ -204,6 +208,27 @@ def logit_offset(args, label: str, config) -> dict:
     if label in args.recipes or label in getattr(args, "train_recipes", []):
         return dict(config.test.logit_offset)
     return {}
+
+
+def earlier_offsets(committed: dict, seed: int, base: str, methods: list[str]) -> list[dict]:
+    """The logit offsets of ``base``'s calibrated rows that earlier calls recorded for ``seed``, besides ``methods``.
+
+    A run scored afresh (retrained because its folder is gone, or finished on this machine) is scored with each of
+    them again, so every row of one run comes from one network: a network retrained on another machine need not be
+    bit-identical to the one an earlier session trained (ACDC's recipe at seed 2, 2026-12-03: 0.8282 against 0.8365).
+    """
+    prefix = f"{base}, logit offset "
+    return [parse_offset(m[len(prefix):]) for m, s in committed
+            if s == seed and m.startswith(prefix) and m not in methods]
+
+
+def parse_offset(text: str) -> dict:
+    """The inverse of :func:`scribblesup.inference.format_logit_offset` (class names may hold spaces, not ``=``).
+
+    >>> parse_offset("Myo=-1.5 Traffic light=1")
+    {'Myo': -1.5, 'Traffic light': 1.0}
+    """
+    return {name: float(value) for name, value in re.findall(r"(.+?)=(\S+)(?: |$)", text)}
 
 
 def offset_method(offset: dict, method: str) -> str:
@@ -250,8 +275,9 @@ def config_digest(config) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round: bool) -> list[dict]:
-    """The rows of one finished run: one per round of a pipeline (``every_round``) or its final round."""
+def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round: bool, earlier=()) -> list[dict]:
+    """The rows of one finished run: one per round of a pipeline (``every_round``) or its final round, and its
+    calibrated rows: this call's logit offset and the ``earlier`` ones (:func:`earlier_offsets`)."""
     refine_last = args.refine and not args.seeds_mode
 
     def row(method, path, pseudo=None, refined=True, steps=None, logit_offset=None):
@@ -267,11 +293,11 @@ def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round:
         return r
 
     offset = logit_offset(args, label, config)
+    offsets = ([offset] if offset else []) + list(earlier)
     if not pipeline:
         out = [row(label, run_dir, refined=refine_last, steps=config.train.steps)]
-        if offset:
-            out.append(row(offset_method(offset, label), run_dir, refined=False, steps=config.train.steps,
-                           logit_offset=offset))
+        out += [row(offset_method(o, label), run_dir, refined=False, steps=config.train.steps, logit_offset=o)
+                for o in offsets]
         return out
     steps0 = config.train.steps
     ft = config.pipeline.finetune_steps or steps0
@@ -284,24 +310,14 @@ def scored_rows(args, seed, label, config, run_dir, pipeline: bool, every_round:
         steps = steps0 + k * ft if config.pipeline.init == "finetune" else steps0
         out.append(row(f"{label}, round {k}", RunDir(run_dir).round(k).path, float(r["pseudo_miou"]),
                        refined=(k == last and refine_last), steps=steps))
-        if k == last and offset:
-            out.append(row(offset_method(offset, f"{label}, round {k}"), RunDir(run_dir).round(k).path,
-                           float(r["pseudo_miou"]), refined=False, steps=steps, logit_offset=offset))
+        if k == last:
+            out += [row(offset_method(o, f"{label}, round {k}"), RunDir(run_dir).round(k).path,
+                        float(r["pseudo_miou"]), refined=False, steps=steps, logit_offset=o) for o in offsets]
     return out
 
 
 RUN_FIELDS = ["method", "seed", "steps", "pseudo_miou", "score", "score_densecrf", "score_mrf", "pct_of_full", "miou",
               "hd95", "per_class", "train_minutes", "run", "config"]
-
-
-def retime(per_run: dict, rows: list[dict]) -> None:
-    """Give the earlier rows of a network just scored its new training time: a run retrained for a new calibrated row
-    (its folder gone from this machine) is the same network (same folder, seed and config digest; seeds are
-    deterministic), so its rows with another logit offset must not keep another machine's minutes."""
-    for new in rows:
-        for old in per_run.values():
-            if (old["run"], old["seed"], old.get("config")) == (new["run"], new["seed"], new.get("config")):
-                old["train_minutes"] = new["train_minutes"]
 
 
 def read_runs(path: Path) -> dict:
@@ -437,7 +453,6 @@ def main():
 
         def record(rows):
             per_run.update({(r["method"], r["seed"]): r for r in rows})
-            retime(per_run, rows)
             write_seeds_table(args, t, per_run, score_name, ss_config.model.width)
 
         for seed in args.seeds:

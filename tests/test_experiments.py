@@ -161,20 +161,27 @@ def test_seeds_table_grows_over_calls_and_compares_with_the_reference(tmp_path, 
     assert back[("B", 1)]["score"] == 0.82 and back[("B", 1)]["seed"] == 1 and len(back) == 7
 
 
-def test_a_retrained_network_gives_its_new_minutes_to_its_other_offsets_rows_only():
+def test_a_run_keeps_every_calibrated_row_of_earlier_calls_and_scores_them_with_it():
+    """An earlier call's row of another offset (Myo -1.5, before RV +1 joined) belongs to the run: reused with it, and
+    named among the offsets a run scored afresh is scored with, so a retrained network replaces all its rows."""
     run_main_table = _main_table()
-    run = "runs/recipe_seed1/round3"
-    per_run = {("R, round 3", 1): {"run": run, "seed": 1, "config": "a", "train_minutes": 9.3},
-               ("R, round 3, logit offset Myo=-1.5", 1): {"run": run, "seed": 1, "config": "a", "train_minutes": 9.3},
-               ("R, round 3", 2): {"run": "runs/recipe_seed2/round3", "seed": 2, "config": "a", "train_minutes": 9.8},
-               ("S, round 3", 1): {"run": run, "seed": 1, "config": "b", "train_minutes": 4.0}}  # another config
-    fresh = [{"method": m, "run": run, "seed": 1, "config": "a", "train_minutes": 7.7}
-             for m in ("R, round 3", "R, round 3, logit offset Myo=-1.5 RV=1")]
-    per_run.update({(r["method"], r["seed"]): r for r in fresh})
-    run_main_table.retime(per_run, fresh)
-    assert {k: v["train_minutes"] for k, v in per_run.items()} == {
-        ("R, round 3", 1): 7.7, ("R, round 3, logit offset Myo=-1.5", 1): 7.7, ("R, round 3", 2): 9.8,
-        ("S, round 3", 1): 4.0, ("R, round 3, logit offset Myo=-1.5 RV=1", 1): 7.7}
+
+    class Args:
+        dataset, schedule, scribbles, nopairwise_rounds, refine, seeds_mode = "acdc", "cpu", None, None, False, True
+        recipes, train_recipes, only, logit_offset = ["scribblesup-bias"], [], ["scribblesup-bias"], [("Myo", -1.0)]
+
+    seed, base = 95, "scribblesup-bias, round 3"  # a seed no session trains
+    digest = run_main_table.config_digest(run_main_table.load_config(run_main_table.config_path(
+        "scribblesup-bias", "acdc", "cpu"), [f"train.seed={seed}"]))
+    methods = [base, f"{base}, logit offset Myo=-1", f"{base}, logit offset Myo=-1.5 RV=1", f"{base}, logit offset Myo=-2"]
+    committed = {(m, s): {"method": m, "seed": s, "score": 0.8, "config": digest} for m in methods for s in (seed, 7)}
+    committed[("scribblesup-bias-control, round 3, logit offset LV=1", seed)] = {"config": digest}  # another run
+    assert run_main_table.earlier_offsets(committed, seed, base, methods[:2]) == [{"Myo": -1.5, "RV": 1.0},
+                                                                                  {"Myo": -2.0}]
+    recorded = []
+    run_main_table.seed_rows(Args, seed, committed, recorded.extend)
+    assert [r["method"] for r in recorded] == methods
+    assert run_main_table.parse_offset("Myo=-1.5 Traffic light=1") == {"Myo": -1.5, "Traffic light": 1.0}
 
 
 def test_seeds_table_reuses_committed_rows_instead_of_retraining(tmp_path, monkeypatch):
