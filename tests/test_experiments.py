@@ -381,9 +381,8 @@ def test_the_offset_tuner_refuses_a_bad_class_or_value_in_one_line(tmp_path, arg
     assert list(tmp_path.iterdir()) == []
 
 
-def test_then_tunes_class_after_class_with_the_best_so_far_held(tmp_path, monkeypatch):
-    """Coordinate-wise: a score whose best is Building +1 and then, with it held, Car -0.5 (the Car optimum
-    depends on Building's offset, so Car tuned without Building held would pick another value)."""
+def _offset_tuner(tmp_path, monkeypatch):
+    """experiments/tune_logit_offset.py as a module, writing its tables under ``tmp_path``."""
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
         import tune_logit_offset
@@ -391,6 +390,13 @@ def test_then_tunes_class_after_class_with_the_best_so_far_held(tmp_path, monkey
         sys.path.remove(str(ROOT / "experiments"))
     monkeypatch.setattr(sys.modules["common"], "RESULTS", tmp_path)
     monkeypatch.setattr(tune_logit_offset, "RESULTS", tmp_path)
+    return tune_logit_offset
+
+
+def test_then_tunes_class_after_class_with_the_best_so_far_held(tmp_path, monkeypatch):
+    """Coordinate-wise: a score whose best is Building +1 and then, with it held, Car -0.5 (the Car optimum
+    depends on Building's offset, so Car tuned without Building held would pick another value)."""
+    tune_logit_offset = _offset_tuner(tmp_path, monkeypatch)
     seen = []
 
     def evaluation(path, split, logit_offset):
@@ -415,13 +421,7 @@ def test_then_tunes_class_after_class_with_the_best_so_far_held(tmp_path, monkey
 def test_the_offset_table_keeps_the_variants_a_later_call_did_not_score(tmp_path, monkeypatch):
     """A call that tunes one variant (say a control's offset, its holdout run new) keeps the rows earlier calls wrote
     for other variants, whose runs may be gone from the machine, and replaces its own variant's rows."""
-    sys.path.insert(0, str(ROOT / "experiments"))
-    try:
-        import tune_logit_offset
-    finally:
-        sys.path.remove(str(ROOT / "experiments"))
-    monkeypatch.setattr(sys.modules["common"], "RESULTS", tmp_path)
-    monkeypatch.setattr(tune_logit_offset, "RESULTS", tmp_path)
+    tune_logit_offset = _offset_tuner(tmp_path, monkeypatch)
 
     def row(variant, offset, score, best=""):
         return {"variant": variant, "offset": offset, "fixed": "", "score": score, "miou": score - 0.03,
