@@ -93,6 +93,11 @@ def held_values(ap, args, what: str, tried) -> dict:
     for value in tried:
         if not np.isfinite(value):
             ap.error(f"{what} for {args.name}: {value:g} is not a finite number")
+    then = getattr(args, "then", [])  # more classes tuned in the same call, after --class
+    for name in then:
+        if name not in names or name == args.name or name in fixed or then.count(name) > 1:
+            ap.error(f"--then {name}: " + (f"no such class (classes: {', '.join(names)})" if name not in names
+                                           else "already tuned or held in this call"))
     return fixed
 
 

@@ -36,7 +36,6 @@ import argparse
 import csv
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +47,7 @@ from scribblesup.conventions import UNLABELLED
 from scribblesup.crf import refine
 from scribblesup.datasets import open_split
 from scribblesup.figures import plot_rounds, pseudo_labels_of, qualitative_grid
-from scribblesup.inference import format_logit_offset, predict_probabilities
+from scribblesup.inference import format_logit_offset, parse_logit_offset, predict_probabilities
 from scribblesup.pipeline import region_graph_cache
 from scribblesup.io import atomic_path
 from scribblesup.runs import RunDir, load_run, read_csv, train_seconds
@@ -218,17 +217,8 @@ def earlier_offsets(committed: dict, seed: int, base: str, methods: list[str]) -
     bit-identical to the one an earlier session trained (ACDC's recipe at seed 2, 2026-12-03: 0.8282 against 0.8365).
     """
     prefix = f"{base}, logit offset "
-    return [parse_offset(m[len(prefix):]) for m, s in committed
+    return [parse_logit_offset(m[len(prefix):]) for m, s in committed
             if s == seed and m.startswith(prefix) and m not in methods]
-
-
-def parse_offset(text: str) -> dict:
-    """The inverse of :func:`scribblesup.inference.format_logit_offset` (class names may hold spaces, not ``=``).
-
-    >>> parse_offset("Myo=-1.5 Traffic light=1")
-    {'Myo': -1.5, 'Traffic light': 1.0}
-    """
-    return {name: float(value) for name, value in re.findall(r"(.+?)=(\S+)(?: |$)", text)}
 
 
 def offset_method(offset: dict, method: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -71,6 +73,17 @@ def format_logit_offset(offsets: dict) -> str:
     'Myo=-1.5 LV=0.25'
     """
     return " ".join(f"{name}={value:g}" for name, value in offsets.items())
+
+
+def parse_logit_offset(text: str) -> dict:
+    """The inverse of :func:`format_logit_offset` (class names may hold spaces, not ``=``).
+
+    Examples
+    --------
+    >>> parse_logit_offset("Myo=-1.5 Traffic light=1")
+    {'Myo': -1.5, 'Traffic light': 1.0}
+    """
+    return {name: float(value) for name, value in re.findall(r"(.+?)=(\S+)(?: |$)", text)}
 
 
 def _logits_at_image_size(model, image: np.ndarray, input_size, device=None) -> torch.Tensor:

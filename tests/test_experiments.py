@@ -181,7 +181,7 @@ def test_a_run_keeps_every_calibrated_row_of_earlier_calls_and_scores_them_with_
     recorded = []
     run_main_table.seed_rows(Args, seed, committed, recorded.extend)
     assert [r["method"] for r in recorded] == methods
-    assert run_main_table.parse_offset("Myo=-1.5 Traffic light=1") == {"Myo": -1.5, "Traffic light": 1.0}
+    assert run_main_table.parse_logit_offset("Myo=-1.5 Traffic light=1") == {"Myo": -1.5, "Traffic light": 1.0}
 
 
 def test_seeds_table_reuses_committed_rows_instead_of_retraining(tmp_path, monkeypatch):
