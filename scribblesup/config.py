@@ -110,8 +110,9 @@ class TrainConfig:
     amp: bool = True  # mixed precision, CUDA only
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     init_from: str | None = None  # a checkpoint (.pt of a run) whose model weights start training: fine-tuning
-    # per-class loss weights: none | median_frequency | inverse_sqrt_frequency | [w0, w1, ...], computed from the
-    # labels this run trains on (dense labels, scribbles, or the round's pseudo labels): scribblesup.losses
+    # per-class loss weights: none | median_frequency | sqrt_median_frequency | inverse_sqrt_frequency |
+    # [w0, w1, ...], computed from the labels this run trains on (dense labels, scribbles, or the round's pseudo
+    # labels): scribblesup.losses
     class_weights: str | list[float] = _f("none", choices=CLASS_WEIGHTINGS, min=0)
     # segmentation, or edges: the network (e.g. hed) learns the boundaries of the label maps it trains on, with the
     # class-balanced sigmoid cross-entropy on every output map; scored by the boundary F-measure

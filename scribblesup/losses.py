@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from .conventions import UNLABELLED
 
-CLASS_WEIGHTINGS = ("none", "median_frequency", "inverse_sqrt_frequency")
+CLASS_WEIGHTINGS = ("none", "median_frequency", "sqrt_median_frequency", "inverse_sqrt_frequency")
 
 
 def partial_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = UNLABELLED,
@@ -67,9 +67,10 @@ def class_weights(counts: np.ndarray, image_pixels: np.ndarray, method: str | li
 
     Parameters
     ----------
-    method : {"none", "median_frequency", "inverse_sqrt_frequency"} or list of float
+    method : {"none", "median_frequency", "sqrt_median_frequency", "inverse_sqrt_frequency"} or list of float
         ``median_frequency`` (SegNet, after Eigen and Fergus): ``w_c = median(f) / f_c`` with ``f_c`` the pixels of
-        class c over the pixels of the images where c appears; ``inverse_sqrt_frequency``: ``w_c = 1 / sqrt(f_c)``
+        class c over the pixels of the images where c appears; ``sqrt_median_frequency``: its square root,
+        ``w_c = sqrt(median(f) / f_c)``, the same ranking at half the spread (log scale); ``inverse_sqrt_frequency``: ``w_c = 1 / sqrt(f_c)``
         with ``f_c`` the class's share of all labelled pixels, scaled to mean 1 over the present classes; a list
         gives the weights as they are.
 
@@ -83,6 +84,8 @@ def class_weights(counts: np.ndarray, image_pixels: np.ndarray, method: str | li
     --------
     >>> class_weights(np.array([10, 30, 0]), np.array([40, 40, 0]), "median_frequency").tolist()
     [2.0, 0.6666666666666666, 1.0]
+    >>> class_weights(np.array([10, 40, 0]), np.array([40, 40, 0]), "sqrt_median_frequency").round(4).tolist()
+    [1.5811, 0.7906, 1.0]
     """
     counts, image_pixels = np.asarray(counts, np.float64), np.asarray(image_pixels, np.float64)
     k = len(counts)
@@ -97,9 +100,11 @@ def class_weights(counts: np.ndarray, image_pixels: np.ndarray, method: str | li
     if not present.any():
         raise ValueError("no labelled pixel to compute class weights from")
     w = np.ones(k)
-    if method == "median_frequency":
+    if method in ("median_frequency", "sqrt_median_frequency"):
         f = counts[present] / image_pixels[present]
         w[present] = np.median(f) / f
+        if method == "sqrt_median_frequency":
+            w = np.sqrt(w)
     elif method == "inverse_sqrt_frequency":
         f = counts[present] / counts.sum()
         raw = 1.0 / np.sqrt(f)

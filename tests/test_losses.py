@@ -36,6 +36,7 @@ def test_median_frequency_known_answer_and_absent_class():
     w = class_weights(counts, image_pixels, "median_frequency")
     f = np.array([30 / 40, 10 / 20])
     assert np.allclose(w[:2], np.median(f) / f) and w[2] == 1.0 and np.isfinite(w).all()
+    assert np.allclose(class_weights(counts, image_pixels, "sqrt_median_frequency") ** 2, w)
     inv = class_weights(counts, image_pixels, "inverse_sqrt_frequency")
     assert np.isclose(inv[:2].mean(), 1.0) and inv[1] > inv[0] and inv[2] == 1.0
     assert class_weights(counts, image_pixels, "none") is None
