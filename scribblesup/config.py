@@ -159,6 +159,10 @@ class PipelineConfig:
     # false: rounds 1..R infer no new labels and train on round 0's again, the same steps and schedule: the
     # same-steps control that tells what the rounds' better labels add beyond their extra training
     relabel: bool = True
+    # true: rounds 1..R take the loss's class-weight prior out of the network before it votes on the labels. A
+    # network trained with weights w learns P_c proportional to w_c p_c, so its logits are offset by -log w_c, w the
+    # weights of the round that trained it (its class_weights.json), on top of propagation.network_offset
+    unweight_network: bool = False
 
 
 @dataclass

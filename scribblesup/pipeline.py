@@ -13,10 +13,12 @@ The run folder's layout is :mod:`scribblesup.runs`'s.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import distributed
@@ -24,7 +26,7 @@ from .config import TEST_ONLY, Config, config_differences, load_config
 from .datasets import open_split
 from .inference import pick_device
 from .labelling import LabellingResult, RegionGraphCache, label_dataset
-from .propagation import check_per_class
+from .propagation import PropagationParams, check_per_class
 from .runs import RunDir, link_tree, load_run, open_run_dir, run_lock, write_json, write_rounds_csv
 from .train import check_logit_offset, train
 
@@ -53,7 +55,7 @@ ROUNDS_ONLY = ("name", "output.root", "propagation.network_weight", "propagation
                "propagation.refine_weight", "propagation.edge_weight", "pipeline.rounds", "pipeline.init",
                "pipeline.finetune_steps", "pipeline.finetune_lr", "pipeline.later_crf_loss_weight",
                "pipeline.workers", "pipeline.engine", "pipeline.ray_address", "pipeline.cache_dir",
-               "pipeline.edge_steps", "pipeline.relabel", "train.eval_every", "train.checkpoint_every",
+               "pipeline.edge_steps", "pipeline.relabel", "pipeline.unweight_network", "train.eval_every", "train.checkpoint_every",
                "train.log_every", "train.device", *TEST_ONLY)
 
 
@@ -74,6 +76,31 @@ def share_round_zero(source, config: Config) -> bool:
         return False
     link_tree(src.round(0).path, dst.round(0).path)
     return True
+
+
+def unweighted_params(params: PropagationParams, class_weights: Path) -> PropagationParams:
+    """``params`` with a network's class-weight prior taken out of its unary (``pipeline.unweight_network``).
+
+    A network trained with a class-weighted cross-entropy learns ``q_c`` proportional to ``w_c p_c``; the logit
+    offset ``-log w_c`` (added to ``params.network_offset``) gives ``p`` back before the network votes on labels.
+    ``class_weights`` is the ``class_weights.json`` of the run that trained the network; unweighted: no change.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "class_weights.json"
+    >>> _ = f.write_text('{"weights": [2.0, 0.5]}')
+    >>> p = unweighted_params(PropagationParams(network_offset=[0.0, -1.0]), f)
+    >>> np.round(p.network_offset, 3).tolist()
+    [-0.693, -0.307]
+    """
+    weights = json.loads(class_weights.read_text())["weights"]
+    if weights is None:
+        return params
+    offset = -np.log(np.maximum(np.asarray(weights, np.float64), 1e-12))
+    if params.network_offset is not None:
+        offset = offset + np.asarray(params.network_offset, np.float64)
+    return dataclasses.replace(params, network_offset=offset.tolist())
 
 
 def round_config(config: Config, run: RunDir, k: int) -> Config:
@@ -205,12 +232,18 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
         distributed.barrier()
         if not rnd.labels_json.is_file():
             model = edge_model = None
+            round_params = params
             if k > 0:
                 model, _, _ = load_run(run.round(k - 1).path, "last", device)
                 if p.edge_steps:
                     edge_model = edge_network(config, run, log, progress, device)
+                if p.unweight_network:
+                    round_params = unweighted_params(params, run.round(k - 1).class_weights)
+                    if round_params is not params:
+                        log.info(f"round {k}: network unary unweighted, logit offsets " + ", ".join(
+                            f"{n} {o:+.3f}" for n, o in zip(dataset.info.class_names, round_params.network_offset)))
             stop = interrupt[2] if interrupt and interrupt[:2] == (k, "labels") else None
-            label = dict(params=params, cache=cache, model=model, input_size=config.data.input_size,
+            label = dict(params=round_params, cache=cache, model=model, input_size=config.data.input_size,
                          refine=p.refine_pseudo, workers=p.workers, edge_model=edge_model, engine=p.engine,
                          address=p.ray_address)
             t1 = time.perf_counter()

@@ -262,3 +262,37 @@ def test_sigkill_of_a_real_run_then_resume(acdc_root, tmp_path, phase):
             assert png.read_bytes() == (run / f"round{k}" / "pseudo" / png.name).read_bytes()
     a, b = final_weights(reference, 1), final_weights(run, 1)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_unweighting_gives_back_the_unweighted_network_and_its_labels(finished_run, acdc_root, tmp_path):
+    from scribblesup.energy import calibrate_probabilities
+    from scribblesup.pipeline import unweighted_params
+    from scribblesup.propagation import PropagationParams
+
+    # a weighted network's q_c ~ w_c p_c: the offsets give p back, on top of any network_offset
+    w, p = np.array([4.0, 1.0, 0.25]), np.array([[0.2], [0.3], [0.5]])
+    q = w[:, None] * p / (w[:, None] * p).sum()
+    f = tmp_path / "class_weights.json"
+    f.write_text(json.dumps({"weights": w.tolist()}))
+    params = unweighted_params(PropagationParams(network_offset=[0.0, 0.0, 1.0]), f)
+    assert np.allclose(calibrate_probabilities(q, params.network_offset), calibrate_probabilities(p, [0, 0, 1]))
+    f.write_text(json.dumps({"weights": None}))
+    plain = PropagationParams()
+    assert unweighted_params(plain, f) is plain
+    # in a run: round 1 votes with -log of round 0's loss weights, and only rounds >= 1 change (round 0 is shared)
+    reference, tmp = finished_run
+    weighted = pipeline_config(acdc_root, tmp, "weighted", "train.class_weights=median_frequency",
+                               "pipeline.rounds=1")
+    config = pipeline_config(acdc_root, tmp, "unweighted", "train.class_weights=median_frequency",
+                             "pipeline.rounds=1", "pipeline.unweight_network=true")
+    run_pipeline(weighted, progress=False)
+    assert share_round_zero(tmp / "weighted", config)
+    run_pipeline(config, progress=False)
+    weights = json.loads((tmp / "unweighted" / "round0" / "class_weights.json").read_text())["weights"]
+    line = next(s for s in (tmp / "unweighted" / "pipeline.log").read_text().splitlines() if "network unary unweighted" in s)
+    offsets = [float(x.split()[-1]) for x in line.split("logit offsets ")[1].split(", ")]
+    assert np.allclose(offsets, -np.log(weights), atol=5e-4) and np.ptp(offsets) > 0.1
+    files = sorted((tmp / "weighted" / "round1" / "pseudo").glob("*.png"))
+    assert len(files) == N_TRAIN
+    assert any((read_label_png(f) != read_label_png(tmp / "unweighted" / "round1" / "pseudo" / f.name)).any()
+               for f in files)  # the prior moved some labels
