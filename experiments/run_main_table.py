@@ -248,7 +248,8 @@ def reused_rows(committed: dict, seed: int, methods: list[str], digest: str) -> 
     return [committed[(m, seed)] for m in methods]
 
 
-DIGEST_NEUTRAL = [("train", "scribble_weight", 0.0), ("propagation", "network_offset", None)]
+DIGEST_NEUTRAL = [("train", "scribble_weight", 0.0), ("propagation", "network_offset", None),
+                  ("pipeline", "unweight_network", False)]
 
 
 def config_digest(config) -> str:

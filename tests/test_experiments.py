@@ -460,6 +460,9 @@ def test_new_options_at_their_neutral_value_keep_committed_config_digests():
     ss.train.scribble_weight = 0.0
     ss.propagation.network_offset = [0.0, 0.0, -1.5, 0.0]
     assert config_digest(ss) != by_method["ScribbleSup, round 3"]
+    ss.propagation.network_offset = None
+    ss.pipeline.unweight_network = True
+    assert config_digest(ss) != by_method["ScribbleSup, round 3"]
 
 
 def test_a_control_run_alone_finds_its_recipes_round_zero_left_by_an_earlier_call(tmp_path):
