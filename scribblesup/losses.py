@@ -70,9 +70,9 @@ def class_weights(counts: np.ndarray, image_pixels: np.ndarray, method: str | li
     method : {"none", "median_frequency", "sqrt_median_frequency", "inverse_sqrt_frequency"} or list of float
         ``median_frequency`` (SegNet, after Eigen and Fergus): ``w_c = median(f) / f_c`` with ``f_c`` the pixels of
         class c over the pixels of the images where c appears; ``sqrt_median_frequency``: its square root,
-        ``w_c = sqrt(median(f) / f_c)``, the same ranking at half the spread (log scale); ``inverse_sqrt_frequency``: ``w_c = 1 / sqrt(f_c)``
-        with ``f_c`` the class's share of all labelled pixels, scaled to mean 1 over the present classes; a list
-        gives the weights as they are.
+        ``w_c = sqrt(median(f) / f_c)``, the same ranking at half the spread (log scale);
+        ``inverse_sqrt_frequency``: ``w_c = 1 / sqrt(f_c)`` with ``f_c`` the class's share of all labelled pixels,
+        scaled to mean 1 over the present classes; a list gives the weights as they are.
 
     Returns
     -------

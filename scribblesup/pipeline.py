@@ -55,8 +55,8 @@ ROUNDS_ONLY = ("name", "output.root", "propagation.network_weight", "propagation
                "propagation.refine_weight", "propagation.edge_weight", "pipeline.rounds", "pipeline.init",
                "pipeline.finetune_steps", "pipeline.finetune_lr", "pipeline.later_crf_loss_weight",
                "pipeline.workers", "pipeline.engine", "pipeline.ray_address", "pipeline.cache_dir",
-               "pipeline.edge_steps", "pipeline.relabel", "pipeline.unweight_network", "train.eval_every", "train.checkpoint_every",
-               "train.log_every", "train.device", *TEST_ONLY)
+               "pipeline.edge_steps", "pipeline.relabel", "pipeline.unweight_network", "train.eval_every",
+               "train.checkpoint_every", "train.log_every", "train.device", *TEST_ONLY)
 
 
 def share_round_zero(source, config: Config) -> bool:
@@ -83,7 +83,8 @@ def unweighted_params(params: PropagationParams, class_weights: Path) -> Propaga
 
     A network trained with a class-weighted cross-entropy learns ``q_c`` proportional to ``w_c p_c``; the logit
     offset ``-log w_c`` (added to ``params.network_offset``) gives ``p`` back before the network votes on labels.
-    ``class_weights`` is the ``class_weights.json`` of the run that trained the network; unweighted: no change.
+    ``class_weights`` is the ``class_weights.json`` of the run that trained the network; unweighted: no change. A
+    class of weight 0 was never a target, so its probability says nothing to undo: its offset stays 0.
 
     Examples
     --------
@@ -97,7 +98,8 @@ def unweighted_params(params: PropagationParams, class_weights: Path) -> Propaga
     weights = json.loads(class_weights.read_text())["weights"]
     if weights is None:
         return params
-    offset = -np.log(np.maximum(np.asarray(weights, np.float64), 1e-12))
+    w = np.asarray(weights, np.float64)
+    offset = -np.log(np.where(w > 0, w, 1.0))
     if params.network_offset is not None:
         offset = offset + np.asarray(params.network_offset, np.float64)
     return dataclasses.replace(params, network_offset=offset.tolist())

@@ -276,6 +276,8 @@ def test_unweighting_gives_back_the_unweighted_network_and_its_labels(finished_r
     f.write_text(json.dumps({"weights": w.tolist()}))
     params = unweighted_params(PropagationParams(network_offset=[0.0, 0.0, 1.0]), f)
     assert np.allclose(calibrate_probabilities(q, params.network_offset), calibrate_probabilities(p, [0, 0, 1]))
+    f.write_text(json.dumps({"weights": [0.0, 2.0]}))  # a class never trained on: nothing to undo
+    assert np.allclose(unweighted_params(PropagationParams(), f).network_offset, [0.0, -np.log(2.0)])
     f.write_text(json.dumps({"weights": None}))
     plain = PropagationParams()
     assert unweighted_params(plain, f) is plain
@@ -289,7 +291,8 @@ def test_unweighting_gives_back_the_unweighted_network_and_its_labels(finished_r
     assert share_round_zero(tmp / "weighted", config)
     run_pipeline(config, progress=False)
     weights = json.loads((tmp / "unweighted" / "round0" / "class_weights.json").read_text())["weights"]
-    line = next(s for s in (tmp / "unweighted" / "pipeline.log").read_text().splitlines() if "network unary unweighted" in s)
+    log = (tmp / "unweighted" / "pipeline.log").read_text().splitlines()
+    line = next(s for s in log if "network unary unweighted" in s)
     offsets = [float(x.split()[-1]) for x in line.split("logit offsets ")[1].split(", ")]
     assert np.allclose(offsets, -np.log(weights), atol=5e-4) and np.ptp(offsets) > 0.1
     files = sorted((tmp / "weighted" / "round1" / "pseudo").glob("*.png"))
