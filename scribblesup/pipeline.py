@@ -78,27 +78,33 @@ def share_round_zero(source, config: Config) -> bool:
     return True
 
 
-def unweighted_params(params: PropagationParams, class_weights: Path) -> PropagationParams:
+def unweighted_params(params: PropagationParams, class_weights: Path, num_classes: int) -> PropagationParams:
     """``params`` with a network's class-weight prior taken out of its unary (``pipeline.unweight_network``).
 
     A network trained with a class-weighted cross-entropy learns ``q_c`` proportional to ``w_c p_c``; the logit
     offset ``-log w_c`` (added to ``params.network_offset``) gives ``p`` back before the network votes on labels.
     ``class_weights`` is the ``class_weights.json`` of the run that trained the network; unweighted: no change. A
     class of weight 0 was never a target, so its probability says nothing to undo: its offset stays 0.
+    ``ValueError`` naming the file when it is missing, unreadable, or holds other than ``num_classes`` weights.
 
     Examples
     --------
     >>> import tempfile
     >>> f = Path(tempfile.mkdtemp()) / "class_weights.json"
     >>> _ = f.write_text('{"weights": [2.0, 0.5]}')
-    >>> p = unweighted_params(PropagationParams(network_offset=[0.0, -1.0]), f)
+    >>> p = unweighted_params(PropagationParams(network_offset=[0.0, -1.0]), f, 2)
     >>> np.round(p.network_offset, 3).tolist()
     [-0.693, -0.307]
     """
-    weights = json.loads(class_weights.read_text())["weights"]
-    if weights is None:
+    try:
+        weights = json.loads(class_weights.read_text())["weights"]
+        w = None if weights is None else np.asarray(weights, np.float64)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{class_weights}: not the loss weights pipeline.unweight_network needs ({exc})") from None
+    if w is None:
         return params
-    w = np.asarray(weights, np.float64)
+    if w.shape != (num_classes,):
+        raise ValueError(f"{class_weights}: {w.size} loss weights for {num_classes} classes")
     offset = -np.log(np.where(w > 0, w, 1.0))
     if params.network_offset is not None:
         offset = offset + np.asarray(params.network_offset, np.float64)
@@ -240,7 +246,8 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
                 if p.edge_steps:
                     edge_model = edge_network(config, run, log, progress, device)
                 if p.unweight_network:
-                    round_params = unweighted_params(params, run.round(k - 1).class_weights)
+                    round_params = unweighted_params(params, run.round(k - 1).class_weights,
+                                                     dataset.info.num_classes)
                     if round_params is not params:
                         log.info(f"round {k}: network unary unweighted, logit offsets " + ", ".join(
                             f"{n} {o:+.3f}" for n, o in zip(dataset.info.class_names, round_params.network_offset)))

@@ -274,13 +274,22 @@ def test_unweighting_gives_back_the_unweighted_network_and_its_labels(finished_r
     q = w[:, None] * p / (w[:, None] * p).sum()
     f = tmp_path / "class_weights.json"
     f.write_text(json.dumps({"weights": w.tolist()}))
-    params = unweighted_params(PropagationParams(network_offset=[0.0, 0.0, 1.0]), f)
+    params = unweighted_params(PropagationParams(network_offset=[0.0, 0.0, 1.0]), f, 3)
     assert np.allclose(calibrate_probabilities(q, params.network_offset), calibrate_probabilities(p, [0, 0, 1]))
     f.write_text(json.dumps({"weights": [0.0, 2.0]}))  # a class never trained on: nothing to undo
-    assert np.allclose(unweighted_params(PropagationParams(), f).network_offset, [0.0, -np.log(2.0)])
+    assert np.allclose(unweighted_params(PropagationParams(), f, 2).network_offset, [0.0, -np.log(2.0)])
     f.write_text(json.dumps({"weights": None}))
     plain = PropagationParams()
-    assert unweighted_params(plain, f) is plain
+    assert unweighted_params(plain, f, 2) is plain
+    # a missing, corrupt or wrong-sized file: one error naming it
+    for text, what in [(None, "not the loss weights"), ("{oops", "not the loss weights"),
+                       ('{"weights": [1.0, 2.0]}', "2 loss weights for 3 classes")]:
+        g = tmp_path / "bad.json"
+        g.unlink(missing_ok=True)
+        if text is not None:
+            g.write_text(text)
+        with pytest.raises(ValueError, match=f"bad.json: {what}"):
+            unweighted_params(plain, g, 3)
     # in a run: round 1 votes with -log of round 0's loss weights, and only rounds >= 1 change (round 0 is shared)
     reference, tmp = finished_run
     weighted = pipeline_config(acdc_root, tmp, "weighted", "train.class_weights=median_frequency",
