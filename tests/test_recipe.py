@@ -238,3 +238,30 @@ def test_the_gated_crf_recipe_trains_every_round_with_both_scribble_terms(tmp_pa
             assert "loss: cross-entropy + scribbles' partial cross-entropy x 1 + gated CRF x 0.3" in log, (stem, k)
         trained_on = load_config(run.round(1).config).data.pseudo_dir
         assert Path(trained_on) == run.round(0 if stem.endswith("control_acdc-fold1_cpu") else 1).pseudo
+
+
+def test_the_recommended_recipe_trains_every_round_on_the_scribbles_without_the_crf_loss(tmp_path):
+    """experiments/configs/scribblesup-bias-sw_acdc-fold1_cpu.yaml (the recommended ACDC recipe) on the bundled demo
+    data: every round's network trains on the pseudo labels plus the scribbles' partial cross-entropy and no gated CRF
+    loss, the graph cut carries the Myo bias, and the final round is also scored with the config's test-time Myo
+    offset; its same-steps control fine-tunes on round 0's labels with the same terms."""
+    from pathlib import Path
+
+    from scribblesup.config import load_config
+    from scribblesup.pipeline import run_pipeline
+    from scribblesup.runs import RunDir
+
+    configs = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+    small = demo_recipe_overrides(tmp_path)
+    for stem in ("scribblesup-bias-sw_acdc-fold1_cpu", "scribblesup-bias-sw-control_acdc-fold1_cpu"):
+        config = load_config(configs / f"{stem}.yaml", small)
+        run = RunDir(run_pipeline(config, progress=False))
+        assert config.propagation.class_bias == [0, 0, 0.1, 0]
+        assert dict(config.test.logit_offset) == {"Myo": -1.5} and config.train.crf_loss.weight == 0
+        for k in (0, 1):
+            log = run.round(k).log().read_text()
+            assert "loss: cross-entropy + scribbles' partial cross-entropy x 1\n" in log, (stem, k)
+            assert "gated CRF" not in log, (stem, k)
+        assert "with test.logit_offset Myo=-1.5" in run.round(1).log().read_text()
+        trained_on = load_config(run.round(1).config).data.pseudo_dir
+        assert Path(trained_on) == run.round(0 if "control" in stem else 1).pseudo
