@@ -217,10 +217,15 @@ def test_the_class_bias_recipe_runs_end_to_end_on_the_demo_data(tmp_path):
     assert myo < myo0 and bg - bg0 == myo0 - myo and (rv, lv) == (rv0, lv0)
 
 
-def test_the_gated_crf_recipe_trains_every_round_with_both_scribble_terms(tmp_path):
-    """experiments/configs/scribblesup-bias-gcrf_acdc-fold1_cpu.yaml on the bundled demo data: every round's network
-    trains on the pseudo labels plus the scribbles' partial cross-entropy plus the gated CRF loss, with the bias of
-    the recipe it extends; its same-steps control fine-tunes on round 0's labels with the same terms."""
+@pytest.mark.parametrize("recipe, loss, offset", [
+    ("scribblesup-bias-sw", "scribbles' partial cross-entropy x 1\n", "Myo=-1.5"),
+    ("scribblesup-bias-gcrf", "scribbles' partial cross-entropy x 1 + gated CRF x 0.3\n", "Myo=-1.5 RV=1")])
+def test_the_recipes_train_every_round_with_their_scribble_terms(tmp_path, recipe, loss, offset):
+    """experiments/configs/<recipe>_acdc-fold1_cpu.yaml on the bundled demo data: scribblesup-bias-sw (the
+    recommended ACDC recipe) and scribblesup-bias-gcrf (its ablation with the gated CRF loss). Every round's network
+    trains on the pseudo labels plus the recipe's scribble terms, the graph cut carries the Myo bias, and the final
+    round is also scored with the config's test-time offset; the same-steps control fine-tunes on round 0's labels
+    with the same terms."""
     from pathlib import Path
 
     from scribblesup.config import load_config
@@ -229,39 +234,13 @@ def test_the_gated_crf_recipe_trains_every_round_with_both_scribble_terms(tmp_pa
 
     configs = Path(__file__).resolve().parents[1] / "experiments" / "configs"
     small = demo_recipe_overrides(tmp_path)
-    for stem in ("scribblesup-bias-gcrf_acdc-fold1_cpu", "scribblesup-bias-gcrf-control_acdc-fold1_cpu"):
+    for stem in (f"{recipe}_acdc-fold1_cpu", f"{recipe}-control_acdc-fold1_cpu"):
         config = load_config(configs / f"{stem}.yaml", small)
         run = RunDir(run_pipeline(config, progress=False))
         assert config.propagation.class_bias == [0, 0, 0.1, 0]
         for k in (0, 1):
             log = run.round(k).log().read_text()
-            assert "loss: cross-entropy + scribbles' partial cross-entropy x 1 + gated CRF x 0.3" in log, (stem, k)
-        trained_on = load_config(run.round(1).config).data.pseudo_dir
-        assert Path(trained_on) == run.round(0 if stem.endswith("control_acdc-fold1_cpu") else 1).pseudo
-
-
-def test_the_recommended_recipe_trains_every_round_on_the_scribbles_without_the_crf_loss(tmp_path):
-    """experiments/configs/scribblesup-bias-sw_acdc-fold1_cpu.yaml (the recommended ACDC recipe) on the bundled demo
-    data: every round's network trains on the pseudo labels plus the scribbles' partial cross-entropy and no gated CRF
-    loss, the graph cut carries the Myo bias, and the final round is also scored with the config's test-time Myo
-    offset; its same-steps control fine-tunes on round 0's labels with the same terms."""
-    from pathlib import Path
-
-    from scribblesup.config import load_config
-    from scribblesup.pipeline import run_pipeline
-    from scribblesup.runs import RunDir
-
-    configs = Path(__file__).resolve().parents[1] / "experiments" / "configs"
-    small = demo_recipe_overrides(tmp_path)
-    for stem in ("scribblesup-bias-sw_acdc-fold1_cpu", "scribblesup-bias-sw-control_acdc-fold1_cpu"):
-        config = load_config(configs / f"{stem}.yaml", small)
-        run = RunDir(run_pipeline(config, progress=False))
-        assert config.propagation.class_bias == [0, 0, 0.1, 0]
-        assert dict(config.test.logit_offset) == {"Myo": -1.5} and config.train.crf_loss.weight == 0
-        for k in (0, 1):
-            log = run.round(k).log().read_text()
-            assert "loss: cross-entropy + scribbles' partial cross-entropy x 1\n" in log, (stem, k)
-            assert "gated CRF" not in log, (stem, k)
-        assert "with test.logit_offset Myo=-1.5" in run.round(1).log().read_text()
+            assert f"loss: cross-entropy + {loss}" in log, (stem, k)
+        assert f"with test.logit_offset {offset}:" in run.round(1).log().read_text()
         trained_on = load_config(run.round(1).config).data.pseudo_dir
         assert Path(trained_on) == run.round(0 if "control" in stem else 1).pseudo
