@@ -24,7 +24,7 @@ import torch
 from . import distributed
 from .config import TEST_ONLY, Config, config_differences, load_config
 from .datasets import open_split
-from .inference import pick_device
+from .inference import format_logit_offset, pick_device
 from .labelling import LabellingResult, RegionGraphCache, label_dataset
 from .propagation import PropagationParams, check_per_class
 from .runs import RunDir, link_tree, load_run, open_run_dir, run_lock, write_json, write_rounds_csv
@@ -249,8 +249,8 @@ def _run(config: Config, resume: bool, progress: bool, interrupt) -> Path | None
                     round_params = unweighted_params(params, run.round(k - 1).class_weights,
                                                      dataset.info.num_classes)
                     if round_params is not params:
-                        log.info(f"round {k}: network unary unweighted, logit offsets " + ", ".join(
-                            f"{n} {o:+.3f}" for n, o in zip(dataset.info.class_names, round_params.network_offset)))
+                        offsets = dict(zip(dataset.info.class_names, np.round(round_params.network_offset, 3)))
+                        log.info(f"round {k}: network unary unweighted, logit offsets {format_logit_offset(offsets)}")
             stop = interrupt[2] if interrupt and interrupt[:2] == (k, "labels") else None
             label = dict(params=round_params, cache=cache, model=model, input_size=config.data.input_size,
                          refine=p.refine_pseudo, workers=p.workers, edge_model=edge_model, engine=p.engine,

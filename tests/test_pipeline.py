@@ -266,6 +266,7 @@ def test_sigkill_of_a_real_run_then_resume(acdc_root, tmp_path, phase):
 
 def test_unweighting_gives_back_the_unweighted_network_and_its_labels(finished_run, acdc_root, tmp_path):
     from scribblesup.energy import calibrate_probabilities
+    from scribblesup.inference import parse_logit_offset
     from scribblesup.pipeline import unweighted_params
     from scribblesup.propagation import PropagationParams
 
@@ -302,7 +303,7 @@ def test_unweighting_gives_back_the_unweighted_network_and_its_labels(finished_r
     weights = json.loads((tmp / "unweighted" / "round0" / "class_weights.json").read_text())["weights"]
     log = (tmp / "unweighted" / "pipeline.log").read_text().splitlines()
     line = next(s for s in log if "network unary unweighted" in s)
-    offsets = [float(x.split()[-1]) for x in line.split("logit offsets ")[1].split(", ")]
+    offsets = list(parse_logit_offset(line.split("logit offsets ")[1]).values())
     assert np.allclose(offsets, -np.log(weights), atol=5e-4) and np.ptp(offsets) > 0.1
     files = sorted((tmp / "weighted" / "round1" / "pseudo").glob("*.png"))
     assert len(files) == N_TRAIN
