@@ -5,7 +5,8 @@ holdout subset of the training patients / images.
     python experiments/tune_label_inference.py --dataset acdc --holdout 8
     python experiments/tune_label_inference.py --dataset camvid --holdout 40
 
-Takes round 0 of the main ScribbleSup run (``scribblesup_<data>_<schedule>.yaml``, run or resumed first: its network
+Takes round 0 of a main ScribbleSup run (``--recipe``'s ``<recipe>_<data>_<schedule>.yaml``, by default the paper's
+``scribblesup``; run or resumed first: its network
 trained on round 0's pseudo labels of every training image, as in the pipeline) and runs round 1's label inference
 on the ``data.holdout`` groups of the training split (ACDC: whole patients; CamVid: images spread over the split)
 under each setting of a grid, scoring the labels against those images' ground truth: mIoU (an unlabelled pixel
@@ -47,6 +48,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_args(ap)
     ap.add_argument("--holdout", type=int, required=True, help="groups of the training split to score on")
+    ap.add_argument("--recipe", default="scribblesup",
+                    help="the main run whose round 0 labels and network are used (its config "
+                         "experiments/configs/<recipe>_<data>_<schedule>.yaml), e.g. scribblesup-bias-sw")
     ap.add_argument("--pixel-weights", type=float, nargs="*", default=[0.3, 1.0, 3.0])
     ap.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.2, 0.5])
     ap.add_argument("--confidences", type=float, nargs="*", default=[0.5, 0.7, 0.9],
@@ -62,7 +66,7 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     t = tag(args.dataset, args.schedule) + args.suffix
-    path = config_path("scribblesup", args.dataset, args.schedule)
+    path = config_path(args.recipe, args.dataset, args.schedule)
     checked_config(path, args.set)  # a bad --set stops here, before the main run is trained or resumed
     run = RunDir(piped(load_config(path)))
     config = load_config(run.config, [f"data.holdout={args.holdout}", *args.set])
@@ -75,9 +79,11 @@ def main():
     network, previous = ConfusionMatrix(k), ConfusionMatrix(k)
     for i in holdout.ids:
         s = holdout.load(i)
-        network.update(s.label, predict_probabilities(model, s.image, size).argmax(0))
+        network.update(s.label, predict_probabilities(model, s.image, size,
+                                                         logit_offset=params.network_offset).argmax(0))
         previous.update(s.label, read_label_png(run.round(0).pseudo / f"{i}.png"))
-    rows = [{"labels": "network argmax (round 0's network, no graph cut)", **scores(network, 1.0)},
+    rows = [{"labels": "network argmax (round 0's network, no graph cut"
+             + (", with propagation.network_offset)" if params.network_offset else ")"), **scores(network, 1.0)},
             {"labels": "round 0 pseudo labels (scribbles + pairwise)", **scores(previous, 1.0)}]
     grid = [dict(level="superpixel", ignore_margin=m) for m in args.margins]
     grid += [dict(level="superpixel", network_confidence=c) for c in args.confidences]
