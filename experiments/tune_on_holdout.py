@@ -58,16 +58,25 @@ def main():
                 for name, recipe, *overrides in args.variant]
     for name, recipe, overrides, config in variants:
         run = scored_run(recipe, config, [r["run"] for r in done.values() if r["recipe"].startswith("scribblesup")])
-        ev = evaluation(run.path, split="holdout")
-        top = RunDir(config.run_dir())
-        done[config.name] = {"variant": name, "recipe": recipe, "overrides": " ".join(overrides) or "-",
-                             "holdout": args.holdout, "score_name": ev["score_name"], "score": ev["score"],
-                             "miou": ev["confusion"]["miou"], "per_class": per_class(class_scores(ev)), "run": str(top.path)}
-        print(done[config.name], flush=True)
-        table.write_text(json.dumps(done, indent=1))
+        record(table, done, name, recipe, overrides, config, run, RunDir(config.run_dir()))
+    write_holdout_table(t, args.dataset, done)
+
+
+def record(table, done: dict, name: str, recipe: str, overrides, config: Config, run: RunDir, top: RunDir) -> None:
+    """Score ``run`` (its last checkpoint) on the held-out groups and keep it as row ``config.name`` of ``table``."""
+    ev = evaluation(run.path, split="holdout")
+    done[config.name] = {"variant": name, "recipe": recipe, "overrides": " ".join(overrides) or "-",
+                         "holdout": config.data.holdout, "score_name": ev["score_name"], "score": ev["score"],
+                         "miou": ev["confusion"]["miou"], "per_class": per_class(class_scores(ev)), "run": str(top.path)}
+    print(done[config.name], flush=True)
+    table.write_text(json.dumps(done, indent=1))
+
+
+def write_holdout_table(t: str, dataset: str, done: dict) -> None:
+    """experiments/results/holdout_<t>.md and .csv: every variant ever run (``done``), by holdout, recipe, score."""
     rows = sorted(done.values(), key=lambda r: (r["holdout"], r["recipe"], -r["score"]))
     score_name = rows[0]["score_name"] if rows else "score"
-    write_table(f"holdout_{t}", f"Hyperparameters on held-out training groups, {args.dataset} ({t})", rows,
+    write_table(f"holdout_{t}", f"Hyperparameters on held-out training groups, {dataset} ({t})", rows,
                 [("variant", "variant", ""), ("recipe", "recipe", ""), ("overrides", "overrides", ""),
                  ("held-out groups", "holdout", ""), (f"{score_name} (holdout)", "score", ".4f"), ("mIoU", "miou", ".4f"),
                  ("per class", "per_class", ""), ("run", "run", "")],
