@@ -9,11 +9,11 @@ training image of each pipeline run, against the ground truth:
         runs/scribblesup_acdc-fold1_cpu_holdout8_ss-bias0.1-sw1 \\
         runs/scribblesup_acdc-fold1_cpu_holdout8_ss-bias0.1-sw1-refine-noff1.5
 
-Per run: the mIoU of network r-1 (with the run's ``test.logit_offset`` and, as ``calibrated``, ``propagation.
-network_offset``, as it voted) and of round r's labels; the share of pixels where the labels differ from the
-network, the network's errors the labels correct, and the labels' errors where the network was right (both as a
-share of all pixels), and the network's errors the labels keep (the errors they share). Writes
-experiments/results/label_news_<dataset>.md and .csv.
+Per run: the mIoU of network r-1 (as it voted: with ``propagation.network_offset`` and, where
+``pipeline.unweight_network`` is on, its class weights' offsets) and of round r's labels; the share of pixels where
+the labels differ from the network, the network's errors the labels correct, and the labels' errors where the
+network was right (both as a share of all pixels), and the network's errors the labels keep (the errors they
+share). Writes experiments/results/label_news_<dataset>.md and .csv.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from scribblesup.datasets import open_split
 from scribblesup.inference import predict_probabilities
 from scribblesup.io import read_label_png
 from scribblesup.metrics import ConfusionMatrix
+from scribblesup.pipeline import unweighted_params
 from scribblesup.runs import RunDir, load_run
 
 
@@ -38,7 +39,10 @@ def label_news(run_path: Path, r: int, every: int) -> dict:
     train = every_nth(open_split(config.data, "train"), every)
     model, _, info = load_run(run.round(r - 1).path, "last")
     k = info.num_classes
-    offset = config.propagation.network_offset
+    params = config.propagation_params()
+    if config.pipeline.unweight_network:  # the network voted without its class weights' prior, as in the pipeline
+        params = unweighted_params(params, run.round(r - 1).class_weights, k)
+    offset = params.network_offset
     net_cm, lab_cm = ConfusionMatrix(k), ConfusionMatrix(k)
     counts = dict(pixels=0, differ=0, corrected=0, new_errors=0, shared_errors=0, network_right=0, labels_right=0)
     for i in train.ids:
@@ -58,7 +62,8 @@ def label_news(run_path: Path, r: int, every: int) -> dict:
         counts["network_right"] += int(net_ok.sum())
         counts["labels_right"] += int(lab_ok.sum())
     n = counts.pop("pixels")
-    return {"run": run.path.name, "round": r, "images": len(train.ids), "network_offset": offset or "-",
+    shown = "-" if offset is None else " ".join(f"{v:.2f}" for v in offset)
+    return {"run": run.path.name, "round": r, "images": len(train.ids), "network_offset": shown,
             "network_miou": net_cm.miou, "labels_miou": lab_cm.miou, **{key: v / n for key, v in counts.items()},
             "kept_share": counts["shared_errors"] / max(counts["shared_errors"] + counts["corrected"], 1)}
 
@@ -84,8 +89,9 @@ def main():
                  ("network errors kept", "kept_share", ".3f")],
                 notes=["Shares of all ground-truth pixels of the images (every N-th training image; the held-out "
                        "groups of a holdout run are not among them). `corrected`: the network (as it voted: with "
-                       "`propagation.network_offset`) was wrong, the labels right; `new errors`: the other way round; "
-                       "`shared errors`: both wrong; `network errors kept`: shared / (shared + corrected)."])
+                       "`propagation.network_offset` and the unweighting's offsets) was wrong, the labels right; "
+                       "`new errors`: the other way round; `shared errors`: both wrong; `network errors kept`: "
+                       "shared / (shared + corrected)."])
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ from scribblesup.pipeline import round_config
 from scribblesup.runs import RunDir
 
 
-def oracle_rounds(config) -> RunDir:
-    """Rounds 1..R of pipeline ``config`` on the ground truth, from its round 0; the final round's folder."""
-    source = RunDir(piped(config))
+def oracle_rounds(config, share_from=()) -> RunDir:
+    """Rounds 1..R of pipeline ``config`` on the ground truth, from its round 0 (the pipeline run or resumed first;
+    a new one takes round 0 from a run of ``share_from`` where only later rounds differ); the final round's folder."""
+    source = RunDir(piped(config, share_from))
     oracle = RunDir(Path(config.output.root) / f"{config.name}-oracle")
     previous = source.round(0).last
     for k in range(1, config.pipeline.rounds + 1):
@@ -55,9 +56,9 @@ def main():
     name, recipe, *overrides = args.variant
     t = tag(args.dataset, args.schedule)
     config = holdout_config(args.dataset, args.schedule, args.holdout, name, recipe, overrides)
-    final = oracle_rounds(config)
     table = RESULTS / f"holdout_{t}.json"
     done = json.loads(table.read_text()) if table.is_file() else {}
+    final = oracle_rounds(config, [r["run"] for r in done.values() if r["recipe"].startswith("scribblesup")])
     config.name = f"{config.name}-oracle"
     record(table, done, f"{name}-oracle", recipe, [*overrides, "(rounds >= 1 on the ground truth: oracle_rounds.py)"],
            config, final, final)
