@@ -14,6 +14,10 @@ counts as wrong), the accuracy of the labelled pixels, and the share of pixels l
 with labels, never the split whose score is reported. References on the same images: round 0's pseudo labels and
 the network's own argmax.
 
+``--network RUN`` votes with another run's network instead: a holdout run's (``tune_on_holdout.py``, trained
+without the held-out groups) gives the labels a cross-fitted round would draw, with a network that never learned
+those images' labels.
+
 Writes experiments/results/tune_label_inference_<data>_<schedule>.md, .csv and .json.
 """
 
@@ -48,6 +52,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_args(ap)
     ap.add_argument("--holdout", type=int, required=True, help="groups of the training split to score on")
+    ap.add_argument("--network", type=Path, default=None, metavar="RUN",
+                    help="vote with this run's network instead (a training run, or a pipeline's folder: its round 0), "
+                         "e.g. a holdout run's, which never trained on the held-out images (cross-fitting)")
     ap.add_argument("--recipe", default="scribblesup",
                     help="the main run whose round 0 labels and network are used (its config "
                          "experiments/configs/<recipe>_<data>_<schedule>.yaml), e.g. scribblesup-bias-sw")
@@ -73,7 +80,9 @@ def main():
     holdout = open_split(config.data, "holdout")
     params = config.propagation_params()
     cache = region_graph_cache(config).fill(holdout, args.workers, progress=False)
-    model, _, info = load_run(run.round(0).path, "last")
+    voter = run.round(0).path if args.network is None else (
+        RunDir(args.network).round(0).path if RunDir(args.network).round(0).path.is_dir() else args.network)
+    model, _, info = load_run(voter, "last")
     k, size = info.num_classes, config.data.input_size
 
     network, previous = ConfusionMatrix(k), ConfusionMatrix(k)
@@ -113,8 +122,8 @@ def main():
                  ".4f"), ("labelled share", "coverage", ".3f"), ("seconds", "seconds", ".0f")]
                 + [(n, f"iou_{n}", ".3f") for n in info.class_names],
                 notes=[f"{len(holdout.ids)} training images of the `data.holdout: {args.holdout}` groups, scored "
-                       f"against their ground truth (an unlabelled pixel counts as wrong in the mIoU). Round 0 and its "
-                       f"network: `{run.path}`; lambda {params.network_weight:g} (the config's). Best without a "
+                       f"against their ground truth (an unlabelled pixel counts as wrong in the mIoU). Round 0: "
+                       f"`{run.path}`; the network voting (and the argmax row): `{voter}`; lambda {params.network_weight:g} (the config's). Best without a "
                        f"margin: {best['labels']} ({best['miou']:.4f})."
                        + (f" Propagation overrides of every row: {' '.join(args.set)}." if args.set else "")])
     (RESULTS / f"tune_label_inference_{t}.json").write_text(json.dumps(rows, indent=1))
