@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, add_dataset_args, checked_config, config_path, load_config, piped, tag, write_table
+from common import (RESULTS, add_dataset_args, checked_config, config_path, load_config, piped, tag, usage_error,
+                    write_table)
 from scribblesup.datasets import open_split
 from scribblesup.inference import predict_probabilities
 from scribblesup.io import read_label_png
@@ -75,13 +76,17 @@ def main():
     t = tag(args.dataset, args.schedule) + args.suffix
     path = config_path(args.recipe, args.dataset, args.schedule)
     checked_config(path, args.set)  # a bad --set stops here, before the main run is trained or resumed
+    other = None
+    if args.network is not None:  # a pipeline's folder votes with its round 0, a training run with itself
+        other = RunDir(args.network).round(0) if RunDir(args.network).round(0).path.is_dir() else RunDir(args.network)
+        if not other.last.is_file():
+            usage_error(f"--network {args.network}: no finished network there ({other.last} is missing)")
     run = RunDir(piped(load_config(path)))
     config = load_config(run.config, [f"data.holdout={args.holdout}", *args.set])
     holdout = open_split(config.data, "holdout")
     params = config.propagation_params()
     cache = region_graph_cache(config).fill(holdout, args.workers, progress=False)
-    voter = run.round(0).path if args.network is None else (
-        RunDir(args.network).round(0).path if RunDir(args.network).round(0).path.is_dir() else args.network)
+    voter = run.round(0).path if other is None else other.path
     model, _, info = load_run(voter, "last")
     k, size = info.num_classes, config.data.input_size
 
@@ -91,7 +96,7 @@ def main():
         network.update(s.label, predict_probabilities(model, s.image, size,
                                                          logit_offset=params.network_offset).argmax(0))
         previous.update(s.label, read_label_png(run.round(0).pseudo / f"{i}.png"))
-    rows = [{"labels": "network argmax (round 0's network, no graph cut"
+    rows = [{"labels": "network argmax (the voting network, no graph cut"
              + (", with propagation.network_offset)" if params.network_offset else ")"), **scores(network, 1.0)},
             {"labels": "round 0 pseudo labels (scribbles + pairwise)", **scores(previous, 1.0)}]
     grid = [dict(level="superpixel", ignore_margin=m) for m in args.margins]
@@ -123,8 +128,9 @@ def main():
                 + [(n, f"iou_{n}", ".3f") for n in info.class_names],
                 notes=[f"{len(holdout.ids)} training images of the `data.holdout: {args.holdout}` groups, scored "
                        f"against their ground truth (an unlabelled pixel counts as wrong in the mIoU). Round 0: "
-                       f"`{run.path}`; the network voting (and the argmax row): `{voter}`; lambda {params.network_weight:g} (the config's). Best without a "
-                       f"margin: {best['labels']} ({best['miou']:.4f})."
+                       f"`{run.path}`; the voting network (and the argmax row): `{voter}`; lambda "
+                       f"{params.network_weight:g} (the config's). Best without a margin: {best['labels']} "
+                       f"({best['miou']:.4f})."
                        + (f" Propagation overrides of every row: {' '.join(args.set)}." if args.set else "")])
     (RESULTS / f"tune_label_inference_{t}.json").write_text(json.dumps(rows, indent=1))
 

@@ -362,6 +362,14 @@ def test_the_label_inference_tuner_checks_its_overrides_before_training(tmp_path
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "propagation.class_bias must be a list, got 'abc'" in r.stderr.splitlines()[-1]
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "empty" / "round0").mkdir(parents=True)  # a pipeline folder whose round 0 never finished
+    r = subprocess.run([sys.executable, "experiments/tune_label_inference.py", "--dataset", "camvid", "--holdout", "40",
+                        "--network", str(tmp_path / "empty")], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-1].endswith(f"no finished network there ({tmp_path / 'empty' / 'round0' / 'last.pt'} "
+                                              "is missing)")
+    assert [p.name for p in tmp_path.iterdir()] == ["empty"]
 
 
 @pytest.mark.parametrize("args, message", [
