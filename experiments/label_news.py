@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import every_nth, load_config, write_table
+from common import every_nth, load_config, usage_error, write_table
 from scribblesup.datasets import open_split
 from scribblesup.inference import predict_probabilities
 from scribblesup.io import read_label_png
@@ -79,7 +79,10 @@ def main():
     for path in args.runs:
         if not RunDir(path).round(args.round).pseudo.is_dir():
             ap.error(f"{path}: no round {args.round} pseudo labels")
-    rows = [label_news(p, args.round, args.every) for p in args.runs]
+    try:  # a missing or unreadable checkpoint or config: one line naming the file, before anything is written
+        rows = [label_news(p, args.round, args.every) for p in args.runs]
+    except (OSError, ValueError) as exc:
+        usage_error(str(exc))
     dataset = load_config(RunDir(args.runs[0]).config).data.dataset
     write_table(f"label_news_{dataset}", f"What round {args.round}'s labels tell their network, {dataset}", rows,
                 [("run", "run", ""), ("network_offset", "network_offset", ""), ("images", "images", ""),

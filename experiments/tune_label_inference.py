@@ -81,13 +81,17 @@ def main():
         other = RunDir(args.network).round(0) if RunDir(args.network).round(0).path.is_dir() else RunDir(args.network)
         if not other.last.is_file():
             usage_error(f"--network {args.network}: no finished network there ({other.last} is missing)")
+        try:  # a planted or corrupt checkpoint stops here too, before the main run is trained or resumed
+            voting = load_run(other.path, "last")
+        except (OSError, ValueError) as exc:
+            usage_error(f"--network {args.network}: {exc}")
     run = RunDir(piped(load_config(path)))
     config = load_config(run.config, [f"data.holdout={args.holdout}", *args.set])
     holdout = open_split(config.data, "holdout")
     params = config.propagation_params()
     cache = region_graph_cache(config).fill(holdout, args.workers, progress=False)
     voter = run.round(0).path if other is None else other.path
-    model, _, info = load_run(voter, "last")
+    model, _, info = load_run(voter, "last") if other is None else voting
     k, size = info.num_classes, config.data.input_size
 
     network, previous = ConfusionMatrix(k), ConfusionMatrix(k)

@@ -490,24 +490,39 @@ def test_a_control_run_alone_finds_its_recipes_round_zero_left_by_an_earlier_cal
     assert run_main_table.round_zero_sources(pipelines, control) == [other.run_dir(), recipe.run_dir()]
 
 
-def test_oracle_rounds_train_the_pipelines_rounds_on_the_ground_truth(tmp_path):
-    """experiments/oracle_rounds.py: rounds 1..R as the pipeline trains them (fine-tuned from round 0, the rounds'
-    steps, learning rate and seed), on the ground truth instead of pseudo labels, with no scribble term."""
+def _experiment(name: str):
     sys.path.insert(0, str(ROOT / "experiments"))
     try:
-        import oracle_rounds
+        return __import__(name)
     finally:
         sys.path.remove(str(ROOT / "experiments"))
+
+
+@pytest.fixture(scope="module")
+def sw_demo(tmp_path_factory):
+    """The recommended ACDC recipe's pipeline shrunk to the demo data (one round, a finetune_lr of its own), run
+    once for the tests of the scripts that read a pipeline's rounds: its config and run folder."""
     from test_recipe import demo_recipe_overrides
 
     from scribblesup.config import load_config
+    from scribblesup.pipeline import run_pipeline
+
+    root = tmp_path_factory.mktemp("sw_demo")
+    config = load_config(ROOT / "experiments" / "configs" / "scribblesup-bias-sw_acdc-fold1_cpu.yaml",
+                         [*demo_recipe_overrides(root), "name=ss", "pipeline.finetune_lr=0.0007"])
+    return config, run_pipeline(config, progress=False)
+
+
+def test_oracle_rounds_train_the_pipelines_rounds_on_the_ground_truth(sw_demo):
+    """experiments/oracle_rounds.py: rounds 1..R as the pipeline trains them (fine-tuned from round 0, the rounds'
+    steps, learning rate and seed), on the ground truth instead of pseudo labels, with no scribble term."""
+    from scribblesup.config import load_config
     from scribblesup.runs import RunDir
 
-    config = load_config(ROOT / "experiments" / "configs" / "scribblesup-bias-sw_acdc-fold1_cpu.yaml",
-                         [*demo_recipe_overrides(tmp_path), "name=ss", "pipeline.finetune_lr=0.0007"])
-    final = oracle_rounds.oracle_rounds(config)
-    source = RunDir(tmp_path / "ss")
-    assert final.path == tmp_path / "ss-oracle" / "round1" and final.checkpoint("last").is_file()
+    config, path = sw_demo
+    final = _experiment("oracle_rounds").oracle_rounds(config)
+    source = RunDir(path)
+    assert final.path == path.parent / "ss-oracle" / "round1" and final.checkpoint("last").is_file()
     piped, oracle = load_config(source.round(1).config), load_config(final.config)
     assert piped.data.supervision == "pseudo" and piped.train.scribble_weight == 1
     assert oracle.data.supervision == "full" and oracle.data.pseudo_dir is None and oracle.train.scribble_weight == 0
@@ -518,25 +533,28 @@ def test_oracle_rounds_train_the_pipelines_rounds_on_the_ground_truth(tmp_path):
     assert "loss: cross-entropy +" not in final.log().read_text()
 
 
-def test_label_news_splits_the_labels_changes_into_corrections_and_new_errors(tmp_path):
+def test_label_news_splits_the_labels_changes_into_corrections_and_new_errors(sw_demo):
     """experiments/label_news.py on a demo pipeline's round 1: the labels' accuracy minus the network's is the
     corrections minus the new errors, the network's errors are the corrected plus the shared ones, and the labels
     differ from the network at least where they correct or spoil it."""
-    sys.path.insert(0, str(ROOT / "experiments"))
-    try:
-        import label_news
-    finally:
-        sys.path.remove(str(ROOT / "experiments"))
-    from test_recipe import demo_recipe_overrides
-
-    from scribblesup.config import load_config
-    from scribblesup.pipeline import run_pipeline
-
-    config = load_config(ROOT / "experiments" / "configs" / "scribblesup-bias-sw_acdc-fold1_cpu.yaml",
-                         [*demo_recipe_overrides(tmp_path), "name=ss"])
-    row = label_news.label_news(run_pipeline(config, progress=False), 1, 1)
+    row = _experiment("label_news").label_news(sw_demo[1], 1, 1)
     assert row["images"] == 3 and row["round"] == 1
     assert row["labels_right"] - row["network_right"] == pytest.approx(row["corrected"] - row["new_errors"])
     assert 1 - row["network_right"] == pytest.approx(row["corrected"] + row["shared_errors"])
     assert row["corrected"] + row["new_errors"] <= row["differ"] + 1e-12
     assert 0 < row["network_right"] < 1 and row["differ"] > 0
+
+
+def test_label_news_refuses_an_unreadable_checkpoint_in_one_line(sw_demo, tmp_path):
+    import shutil
+
+    run = tmp_path / "ss"
+    shutil.copytree(sw_demo[1], run)
+    (run / "round0" / "last.pt").write_bytes(b"not a checkpoint")
+    results = tmp_path / "results"
+    r = subprocess.run([sys.executable, "experiments/label_news.py", "--round", "1", str(run)], cwd=ROOT,
+                       env=dict(os.environ, SCRIBBLESUP_RESULTS=str(results)), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{run / 'round0' / 'last.pt'}: not a readable scribblesup checkpoint" in r.stderr.splitlines()[-1]
+    assert not results.exists() or list(results.iterdir()) == []
