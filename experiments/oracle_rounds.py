@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from common import RESULTS, add_dataset_args, piped, tag, trained
@@ -59,9 +60,8 @@ def main():
     table = RESULTS / f"holdout_{t}.json"
     done = json.loads(table.read_text()) if table.is_file() else {}
     final = oracle_rounds(config, [r["run"] for r in done.values() if r["recipe"].startswith("scribblesup")])
-    config.name = f"{config.name}-oracle"
     record(table, done, f"{name}-oracle", recipe, [*overrides, "(rounds >= 1 on the ground truth: oracle_rounds.py)"],
-           config, final, final)
+           replace(config, name=f"{config.name}-oracle"), final, final)
     write_holdout_table(t, args.dataset, done)
 
 
