@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scribblesup.demo import DEMO_DATA
@@ -558,3 +559,36 @@ def test_label_news_refuses_an_unreadable_checkpoint_in_one_line(sw_demo, tmp_pa
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{run / 'round0' / 'last.pt'}: not a readable scribblesup checkpoint" in r.stderr.splitlines()[-1]
     assert not results.exists() or list(results.iterdir()) == []
+
+
+def test_round0_limits_colour_model_prefers_each_class_on_its_own_colour():
+    """pseudo_label_limits.py's per-image colour model: a class's cost is lowest on the colour its scribbles sampled;
+    the nearest scribble's class splits a row at the midpoint."""
+    limits = _experiment("pseudo_label_limits")
+    image = np.zeros((8, 8, 3))
+    image[:, 4:] = [0.9, 0.1, 0.1]
+    scribble = np.full((8, 8), 255, np.uint8)
+    scribble[3, 1], scribble[3, 6] = 0, 1
+    cost = limits.colour_model_cost(image, scribble, 3)
+    assert cost.shape == (3, 8, 8)
+    assert (cost[0, :, :4] < cost[1, :, :4]).all() and (cost[1, :, 4:] < cost[0, :, 4:]).all()
+    assert np.allclose(cost[2], cost[2, 0, 0] * (image[..., 0] == 0) + cost[2, 0, 7] * (image[..., 0] > 0))
+    row = np.full((1, 6), 255, np.uint8)
+    row[0, 0], row[0, 5] = 2, 5
+    assert limits.nearest_scribble(row).tolist() == [[2, 2, 2, 5, 5, 5]]
+
+
+def test_round0_limits_table_on_the_demo_data(tmp_path):
+    """Round 0 of the demo CamVid images: each labelling's row, and the superpixel ceiling above the cut."""
+    import csv
+
+    run_script(tmp_path, "experiments/pseudo_label_limits.py", "--dataset", "folder", "--root",
+               str(DEMO_DATA / "camvid"), "--every", "1")
+    rows = list(csv.DictReader((tmp_path / "pseudo_label_limits_camvid_round0.csv").open()))
+    names = [r["labels"] for r in rows]
+    assert names[1] == "graph cut (round 0)" and names[-1] == "nearest scribble" and len(names) == 6
+    miou = {r["labels"]: float(r["miou"]) for r in rows}
+    assert all(0 < v < 1 for v in miou.values())
+    assert miou[names[0]] > miou["graph cut (round 0)"] > miou["nearest scribble"] - 0.2
+    text = (tmp_path / "pseudo_label_limits_camvid_round0.md").read_text()
+    assert "labelled area over the true area" in text
