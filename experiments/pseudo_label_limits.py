@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from common import every_nth, load_config, write_table
+from common import every_nth, load_config, usage_error, write_table
 from scribblesup.crf import DenseCRFParams, densecrf, refinement_options
 from scribblesup.graphcut import grid_mrf, probability_unary
 from scribblesup.inference import predict_probabilities
@@ -122,7 +122,10 @@ def params_text(dataset: str) -> str:
 
 
 def main_round0(args):
-    dataset = open_dataset(args.dataset, args.root, "train", **({"fold": args.fold} if args.fold else {}))
+    try:
+        dataset = open_dataset(args.dataset, args.root, "train", **({"fold": args.fold} if args.fold else {}))
+    except (OSError, ValueError, KeyError) as exc:
+        usage_error(str(exc).strip("'\""))
     info = dataset.info
     names, scores = round0_limits(dataset, args.every)
     rows = [{"labels": n, "miou": scores[n].miou, "pixel_accuracy": scores[n].pixel_accuracy,

@@ -592,3 +592,11 @@ def test_round0_limits_table_on_the_demo_data(tmp_path):
     assert miou[names[0]] > miou["graph cut (round 0)"] > miou["nearest scribble"] - 0.2
     text = (tmp_path / "pseudo_label_limits_camvid_round0.md").read_text()
     assert "labelled area over the true area" in text
+
+
+def test_round0_limits_refuse_a_missing_dataset_folder_in_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "experiments/pseudo_label_limits.py", "--dataset", "camvid", "--root",
+                        str(tmp_path / "nothing")], cwd=ROOT, env=dict(os.environ, SCRIBBLESUP_RESULTS=str(tmp_path)),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == f"error: {tmp_path / 'nothing' / 'train'}: no such CamVid image folder (split 'train')"
