@@ -35,7 +35,7 @@ from scribblesup.io import read_label_png
 from scribblesup.metrics import ConfusionMatrix
 from scribblesup.conventions import UNLABELLED, as_float_image
 from scribblesup.datasets import open_dataset, open_split
-from scribblesup.energy import Energy
+from scribblesup.energy import Energy, network_unary
 from scribblesup.graphcut import alpha_expansion
 from scribblesup.pipeline import region_graph_cache
 from scribblesup.propagation import build_energy, default_params, validate_image
@@ -70,22 +70,14 @@ def colour_model_cost(image: np.ndarray, scribble: np.ndarray, k: int, bins: int
     return -np.log(p)[:, index]
 
 
-def region_sums(superpixels: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """(N, K): each region's summed per-pixel cost, in units of the mean region's size."""
-    flat = superpixels.ravel()
-    n = int(flat.max()) + 1
-    sums = np.stack([np.bincount(flat, c.ravel(), n) for c in cost], axis=1)
-    return sums / (flat.size / n)
-
-
 def nearest_scribble(scribble: np.ndarray) -> np.ndarray:
     """Every pixel given the class of its nearest scribbled pixel (Euclidean)."""
     _, (rows, cols) = ndi.distance_transform_edt(scribble == UNLABELLED, return_indices=True)
     return scribble[rows, cols]
 
 
-def round0_limits(dataset, every: int, colour_weights=(0.1, 0.3, 1.0)) -> tuple[list, dict]:
-    """Round-0 labels of every ``every``-th image against the superpixel ceiling: (row names, ConfusionMatrix
+def round0_limits(dataset, colour_weights=(0.1, 0.3, 1.0)) -> tuple[list, dict]:
+    """Round-0 labels of each image of ``dataset`` against the superpixel ceiling: (row names, ConfusionMatrix
     per row)."""
     info = dataset.info
     k = info.num_classes
@@ -94,12 +86,14 @@ def round0_limits(dataset, every: int, colour_weights=(0.1, 0.3, 1.0)) -> tuple[
     names += [f"graph cut + colour model x {w}" for w in colour_weights]
     names += ["nearest scribble"]
     scores = {n: ConfusionMatrix(k) for n in names}
-    for i in dataset.ids[::every]:
+    for i in dataset.ids:
         s = dataset.load(i)
         image = validate_image(s.image)
         graph = build_region_graph(image, params.superpixels(image))
         energy = build_energy(graph, s.scribble, k, params)
-        colour = region_sums(graph.labels, colour_model_cost(image, s.scribble, k))
+        # each region's summed cost in units of the mean region (the class bias's scale): its mean cost x size
+        colour = network_unary(graph.labels, np.exp(-colour_model_cost(image, s.scribble, k)))
+        colour *= (graph.size / graph.size.mean())[:, None]
         scribbled = s.scribble != UNLABELLED
         outs = [superpixel_ceiling(graph.labels, s.label, k)]
         for w in (0.0, *colour_weights):
@@ -126,8 +120,9 @@ def main_round0(args):
         dataset = open_dataset(args.dataset, args.root, "train", **({"fold": args.fold} if args.fold else {}))
     except (OSError, ValueError, KeyError) as exc:
         usage_error(str(exc).strip("'\""))
+    dataset = every_nth(dataset, args.every)
     info = dataset.info
-    names, scores = round0_limits(dataset, args.every)
+    names, scores = round0_limits(dataset)
     rows = [{"labels": n, "miou": scores[n].miou, "pixel_accuracy": scores[n].pixel_accuracy,
              **dict(zip(info.class_names, scores[n].iou))} for n in names]
     m = scores[names[1]].matrix.astype(float)
@@ -137,7 +132,7 @@ def main_round0(args):
                 f"Pseudo-label limits, {info.name}: round 0 (scribbles and image, no network)",
                 rows, [("labels", "labels", ""), ("mIoU", "miou", ".4f"), ("pixel acc.", "pixel_accuracy", ".4f")]
                 + [(c, c, ".3f") for c in info.class_names],
-                notes=[f"{len(dataset.ids[::args.every])} training images (every {args.every}-th), "
+                notes=[f"{len(dataset.ids)} training images (every {args.every}-th), "
                        f"the dataset's propagation defaults ({params_text(info.name)}); IoU against ground truth.",
                        "The graph cut's labelled area over the true area, per class: "
                        + " / ".join(f"{c} {a:.2f}" for c, a in zip(info.class_names, area)) + ".",
